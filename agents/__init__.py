@@ -1,0 +1,15 @@
+"""Learners on the fast timescale (SPEC §3) and drivers that make them play."""
+
+from agents.learners import BestResponse, EntropicMirrorDescent, EuclideanMirrorDescent
+from agents.play import model_feedback, play, play_env
+from agents.schedules import PowerSchedule
+
+__all__ = [
+    "BestResponse",
+    "EntropicMirrorDescent",
+    "EuclideanMirrorDescent",
+    "PowerSchedule",
+    "model_feedback",
+    "play",
+    "play_env",
+]

@@ -1,0 +1,113 @@
+"""Fast-timescale learners: mirror descent (Euclidean and entropic) and best response.
+
+Every learner is a small object with one method, ``step(x, k, feedback) -> x_next``: a pure
+update of the flat joint strategy ``x`` from the feedback named by its ``feedback`` attribute
+(``"gradient"``: the pseudo-gradient ``v_θ(x)``, possibly noisy; ``"best_response"``: the
+agents' exact best responses). The drivers in :mod:`agents.play` turn learners into
+iterators, over arrays (the fast path) or through any of the suite's PettingZoo envs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.schedules import PowerSchedule, as_schedule
+from incentive_envs.core import StrategySet
+
+
+class EuclideanMirrorDescent:
+    """Projected gradient play, paper eq. (4.1) with ``ψ = ½‖·‖²``:
+    ``x_{k+1} = Proj_X(x_k + β_k v̂_k)``.
+
+    Parameters
+    ----------
+    strategy_set : StrategySet
+        Any kind (boxes clip, simplices use the sorting-based Euclidean projection).
+    step_size : PowerSchedule or float
+        ``β_k``.
+    """
+
+    feedback = "gradient"
+
+    def __init__(self, strategy_set: StrategySet, step_size: PowerSchedule | float):
+        self.strategy_set = strategy_set
+        self.step_size = as_schedule(step_size, "step_size")
+
+    def step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
+        return self.strategy_set.project(x + self.step_size(k) * feedback)
+
+    def __repr__(self) -> str:
+        return f"EuclideanMirrorDescent(step_size={self.step_size})"
+
+
+class EntropicMirrorDescent:
+    """Exponentiated gradient on simplices with the paper's mixing step (Algorithm 2):
+
+    ``x_{k+1}^i ∝ x̃_k^i · exp(β_k v̂_k^i)`` (Remark 4.3, rewards convention), then
+    ``x̃_{k+1}^i = (1 − ν_k) x_{k+1}^i + ν_k 1/d^i`` (eq. 4.6).
+
+    Parameters
+    ----------
+    strategy_set : StrategySet
+        Must be of kind ``"simplex"``.
+    step_size : PowerSchedule or float
+        ``β_k``.
+    mixing : PowerSchedule or float
+        ``ν_k ∈ [0, 1)``; 0 disables the mixing step (setting D of Figure 1).
+    """
+
+    feedback = "gradient"
+
+    def __init__(
+        self,
+        strategy_set: StrategySet,
+        step_size: PowerSchedule | float,
+        mixing: PowerSchedule | float = 0.0,
+    ):
+        if strategy_set.kind != "simplex":
+            raise ValueError(f"strategy_set must be a simplex for entropic mirror descent, got {strategy_set.kind!r}")
+        self.strategy_set = strategy_set
+        self.step_size = as_schedule(step_size, "step_size")
+        self.mixing = as_schedule(mixing, "mixing")
+        if self.mixing(0) >= 1.0:
+            raise ValueError(f"mixing must stay below 1, got nu_0 = {self.mixing(0)!r}")
+        self._uniform = strategy_set.uniform_point()
+        self._starts = np.concatenate(([0], np.cumsum(strategy_set.agent_sizes)[:-1]))
+
+    def step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
+        logits = self.step_size(k) * feedback
+        logits = logits - np.maximum.reduceat(logits, self._starts)[self.strategy_set.agent_of_coordinate]
+        weights = x * np.exp(logits)
+        updated = weights / np.repeat(np.add.reduceat(weights, self._starts), self.strategy_set.agent_sizes)
+        mixing = self.mixing(k)
+        return (1.0 - mixing) * updated + mixing * self._uniform
+
+    def __repr__(self) -> str:
+        return f"EntropicMirrorDescent(step_size={self.step_size}, mixing={self.mixing})"
+
+
+class BestResponse:
+    """Inertial exact best response: ``x_{k+1} = x_k + β_k (BR_θ(x_k) − x_k)``.
+
+    ``β_k = 1`` is simultaneous best response; smaller steps add the inertia that makes it
+    converge in games (like Cournot with many firms) where the pure dynamics cycle. It
+    uses the game model (each agent knows its own reward function).
+
+    Parameters
+    ----------
+    step_size : PowerSchedule or float
+        ``β_k ∈ [0, 1]``.
+    """
+
+    feedback = "best_response"
+
+    def __init__(self, step_size: PowerSchedule | float = 1.0):
+        self.step_size = as_schedule(step_size, "step_size")
+        if self.step_size(0) > 1.0:
+            raise ValueError(f"step_size must be at most 1 for best response, got beta_0 = {self.step_size(0)!r}")
+
+    def step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
+        return x + self.step_size(k) * (feedback - x)
+
+    def __repr__(self) -> str:
+        return f"BestResponse(step_size={self.step_size})"

@@ -1,0 +1,11 @@
+"""incentive-envs: games where a planner steers self-interested learners with incentives.
+
+Every game is an :class:`~incentive_envs.core.IncentiveGame` (the model used by planners,
+learners and metrics) with a PettingZoo ``ParallelEnv`` beside it.
+"""
+
+from incentive_envs.core import FirstBestIncentive, IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
+from incentive_envs.cournot import CournotGame, CournotParams
+
+__all__ = ["CournotGame", "CournotParams", "FirstBestIncentive", "IncentiveGame", "IncentiveSet", "SocialOptimum", "StrategySet"]
+__version__ = "0.1.0"
