@@ -1,0 +1,35 @@
+"""Incentive designers on the slow timescale (SPEC §4)."""
+
+from planners.baselines import (
+    FixedIncentivePlanner,
+    NoIncentivePlanner,
+    OraclePlanner,
+    ZerothOrderPlanner,
+    optimal_incentive,
+)
+from planners.base import Planner
+from planners.double_loop import DoubleLoopPlanner
+from planners.hypergradient import (
+    DenseSolver,
+    KrylovSolver,
+    entropic_hypergradient,
+    exact_hypergradient,
+    projected_hypergradient,
+)
+from planners.single_loop import SingleLoopPlanner
+
+__all__ = [
+    "DenseSolver",
+    "DoubleLoopPlanner",
+    "FixedIncentivePlanner",
+    "KrylovSolver",
+    "NoIncentivePlanner",
+    "OraclePlanner",
+    "Planner",
+    "SingleLoopPlanner",
+    "ZerothOrderPlanner",
+    "entropic_hypergradient",
+    "exact_hypergradient",
+    "optimal_incentive",
+    "projected_hypergradient",
+]
