@@ -1,6 +1,6 @@
 """Learners on the fast timescale (SPEC §3) and drivers that make them play."""
 
-from agents.learners import BestResponse, EntropicMirrorDescent, EuclideanMirrorDescent
+from agents.learners import BestResponse, EntropicMirrorDescent, EuclideanMirrorDescent, jacobian_norm
 from agents.play import model_feedback, play, play_env
 from agents.schedules import PowerSchedule
 
@@ -9,6 +9,7 @@ __all__ = [
     "EntropicMirrorDescent",
     "EuclideanMirrorDescent",
     "PowerSchedule",
+    "jacobian_norm",
     "model_feedback",
     "play",
     "play_env",

@@ -111,3 +111,21 @@ class BestResponse:
 
     def __repr__(self) -> str:
         return f"BestResponse(step_size={self.step_size})"
+
+
+def jacobian_norm(game, x: np.ndarray, theta: np.ndarray, iterations: int = 100) -> float:
+    """``‖∂v_θ/∂x‖_2`` at ``(x, θ)`` by power iteration on ``Jᵀ J`` (products only, deterministic).
+
+    Projected gradient play on a game with a symmetric negative-definite Jacobian (potential
+    games such as Cournot) is stable for steps ``β < 2 / ‖∂v/∂x‖_2``.
+    """
+    vector = np.linspace(1.0, 2.0, game.strategy_set.dim)
+    norm = 0.0
+    for _ in range(iterations):
+        vector = vector / np.linalg.norm(vector)
+        image = game.vjp_x(x, theta, game.jvp_x(x, theta, vector))
+        estimate = float(np.sqrt(np.linalg.norm(image)))
+        if abs(estimate - norm) <= 1e-10 * max(estimate, 1.0):
+            return estimate
+        vector, norm = image, estimate
+    return norm

@@ -5,7 +5,15 @@ learners and metrics) with a PettingZoo ``ParallelEnv`` beside it.
 """
 
 from incentive_envs.core import FirstBestIncentive, IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
+from incentive_envs.aggregative import AggregativeGame, AggregativeParams
 from incentive_envs.cournot import CournotGame, CournotParams
+from incentive_envs.oscillators import OscillatorGame, OscillatorParams
 
-__all__ = ["CournotGame", "CournotParams", "FirstBestIncentive", "IncentiveGame", "IncentiveSet", "SocialOptimum", "StrategySet"]
+__all__ = [
+    "AggregativeGame",
+    "AggregativeParams",
+    "CournotGame",
+    "CournotParams",
+    "OscillatorGame",
+    "OscillatorParams", "FirstBestIncentive", "IncentiveGame", "IncentiveSet", "SocialOptimum", "StrategySet"]
 __version__ = "0.1.0"

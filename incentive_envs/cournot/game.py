@@ -16,8 +16,8 @@ Social welfare (taxes are transfers; paper §7 with the curvature term added):
 
 and the planner's cost is ``f = −W``. Both the equilibrium (a linear complementarity
 problem) and the first-best ``W* = max_{a ∈ [0, a_max]^n} W(a)`` are solved exactly by
-reducing them to a scalar, strictly monotone, piecewise-linear equation in ``Q`` and
-solving it in closed form on its active set (O(n log n)).
+reducing them to a scalar, strictly monotone, piecewise-linear equation in ``Q`` solved
+in closed form on its active set (:func:`incentive_envs.aggregate.solve_aggregate`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from incentive_envs.aggregate import solve_aggregate
 from incentive_envs.core import (
     FirstBestIncentive,
     IncentiveGame,
@@ -158,66 +159,6 @@ class CournotParams:
         return cls(cost, rate, p0, gamma, tau, k, max_output, bounds)
 
 
-def _solve_aggregate(intercept: np.ndarray, slope: float, curvature: float, cap: float) -> float:
-    """Solve ``Q = Σ_i clip((m_i − γQ)/s, 0, a_max)`` exactly for the aggregate ``Q``.
-
-    The right-hand side is non-increasing and piecewise linear in ``Q`` with breakpoints
-    ``L_i = m_i/γ`` (firm ``i`` shuts down for ``Q >= L_i``) and
-    ``U_i = (m_i − s a_max)/γ`` (firm ``i`` is at capacity for ``Q <= U_i``), so
-    ``g(Q) = Q − RHS(Q)`` is strictly increasing. We evaluate ``g`` at all breakpoints with
-    sorted prefix sums, locate the bracketing segment, and solve the linear equation of
-    that segment's active set in closed form.
-
-    Parameters
-    ----------
-    intercept : ndarray
-        ``m_i``.
-    slope : float
-        ``γ > 0``.
-    curvature : float
-        ``s > 0`` (``γ + k`` for the equilibrium, ``k`` for the social optimum).
-    cap : float
-        ``a_max > 0``.
-    """
-    n = intercept.shape[0]
-    shutdown = np.sort(intercept / slope)
-    shutdown_order = np.argsort(intercept / slope, kind="stable")
-    saturate_key = (intercept - curvature * cap) / slope
-    saturate_order = np.argsort(saturate_key, kind="stable")
-    saturate = saturate_key[saturate_order]
-    # suffix sums of m over firms sorted by each breakpoint
-    m_by_shutdown = np.concatenate((np.cumsum(intercept[shutdown_order][::-1])[::-1], [0.0]))
-    m_by_saturate = np.concatenate((np.cumsum(intercept[saturate_order][::-1])[::-1], [0.0]))
-
-    def counts(q: np.ndarray):
-        above_shutdown = np.searchsorted(shutdown, q, side="right")  # firms with L_i > q
-        at_cap = np.searchsorted(saturate, q, side="left")  # firms with U_i >= q
-        n_positive = n - above_shutdown
-        n_capped = n - at_cap
-        active_sum = m_by_shutdown[above_shutdown] - m_by_saturate[at_cap]
-        return n_positive - n_capped, n_capped, active_sum
-
-    def g(q: np.ndarray) -> np.ndarray:
-        n_active, n_capped, active_sum = counts(q)
-        supply = n_capped * cap + (active_sum - slope * q * n_active) / curvature
-        return q - supply
-
-    candidates = np.unique(np.concatenate(([0.0], shutdown, saturate)))
-    candidates = candidates[candidates >= 0.0]
-    values = g(candidates)
-    first_nonnegative = int(np.argmax(values >= 0.0)) if np.any(values >= 0.0) else len(values)
-    if first_nonnegative == 0:
-        return 0.0
-    if first_nonnegative < len(values) and values[first_nonnegative] == 0.0:
-        return float(candidates[first_nonnegative])
-    left = candidates[first_nonnegative - 1]
-    right = candidates[first_nonnegative] if first_nonnegative < len(values) else left + 1.0
-    n_active, n_capped, active_sum = counts(np.array([0.5 * (left + right)]))
-    return float(
-        (n_capped[0] * cap + active_sum[0] / curvature) / (1.0 + slope * n_active[0] / curvature)
-    )
-
-
 class CournotGame(IncentiveGame):
     """The model of the emission-tax Cournot game (see the module docstring).
 
@@ -277,7 +218,7 @@ class CournotGame(IncentiveGame):
         p = self.params
         theta = self.validate_incentive(theta)
         intercept = p.p0 - p.marginal_cost - theta
-        total = _solve_aggregate(intercept, p.gamma, p.gamma + p.k, p.output_cap)
+        total = solve_aggregate(intercept, p.gamma, p.gamma + p.k, p.output_cap)
         return np.clip((intercept - p.gamma * total) / (p.gamma + p.k), 0.0, p.output_cap)
 
     def welfare(self, x: np.ndarray) -> float:
@@ -311,7 +252,7 @@ class CournotGame(IncentiveGame):
         cost = p.social_marginal_cost
         if p.k > 0:
             intercept = p.p0 - cost
-            total = _solve_aggregate(intercept, p.gamma, p.k, cap)
+            total = solve_aggregate(intercept, p.gamma, p.k, cap)
             x = np.clip((intercept - p.gamma * total) / p.k, 0.0, cap)
         else:
             order = np.argsort(cost, kind="stable")

@@ -1,0 +1,92 @@
+"""``oscillators_v0``: coupled oscillators with planner-set linear prices on phases (SPEC G4).
+
+=====================  ==================================================================
+Agents                 ``oscillator_0 … oscillator_{n-1}`` (default n = 100)
+Action space           ``Box(−π, π, (1,), float32)``: the agent's phase this round
+Observation space      ``Box(4,)``: ``[own price, order parameter R, mean phase ψ, own phase]``
+State space            ``Box(2n,)``: ``[phases, prices]``
+Parameters             ``n_agents, coupling, externality, price_bounds, instance_seed,
+                       max_cycles, feedback_noise_std, incentive, render_mode``
+                       (or a ready ``params=OscillatorParams(...)``)
+=====================  ==================================================================
+
+Each round agent ``i`` picks a phase and pays ``½ r_i (x^i − ω_i)² + (K/n) Σ_j (1 − cos(x^i − x^j))
++ p_i x^i``; its reward is minus that cost. Defaults: ``r_i ~ U[2, 3]``, ``ω_i ~ U[−1, 1]``
+(from ``instance_seed``), ``K = 0.2``, ``κ = 0.4``, prices in ``[−2, 2]``: a strongly monotone
+potential game with a strongly convex social cost, equilibria and optimum strictly inside
+the box (see :mod:`incentive_envs.oscillators.game` for the bounds that guarantee this).
+
+Incentives
+----------
+Per-agent linear prices on phases, set between rounds with ``env.set_incentive(p)``. The
+planner's cost ``Φ`` adds a synchronisation externality ``(κ/n) Σ_{i<j}(1 − cos(x^i − x^j))``.
+``infos[agent]["gradient"]`` is ``−∂(J_i + p_i x^i)/∂x^i`` (plus optional Gaussian noise).
+One step is O(n) on the array path through the order parameter ``R e^{iψ}``.
+
+Version history
+---------------
+* v0: initial release.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from incentive_envs.env import IncentiveParallelEnv
+from incentive_envs.oscillators.game import OscillatorGame, OscillatorParams
+
+
+class OscillatorEnv(IncentiveParallelEnv):
+    """The ``oscillators_v0`` parallel environment (see the module docstring)."""
+
+    metadata = {"render_modes": ["ansi"], "name": "oscillators_v0", "is_parallelizable": True}
+
+    def __init__(
+        self,
+        n_agents: int = 100,
+        *,
+        coupling: float = 0.2,
+        externality: float = 0.4,
+        price_bounds: tuple[float, float] = (-2.0, 2.0),
+        instance_seed: int = 0,
+        params: OscillatorParams | None = None,
+        max_cycles: int = 100,
+        feedback_noise_std: float = 0.0,
+        incentive=None,
+        render_mode: str | None = None,
+    ):
+        if params is None:
+            params = OscillatorParams.default(
+                n_agents, seed=instance_seed, coupling=coupling, externality=externality, price_bounds=price_bounds
+            )
+        super().__init__(
+            OscillatorGame(params),
+            "oscillator",
+            max_cycles=max_cycles,
+            feedback_noise_std=feedback_noise_std,
+            incentive=incentive,
+            render_mode=render_mode,
+        )
+
+    def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        low, high = self.game.params.price_bounds
+        return np.array([low, 0.0, -np.pi, -np.pi]), np.array([high, 1.0, np.pi, np.pi])
+
+    def _observations(self, strategy: np.ndarray, incentive: np.ndarray) -> np.ndarray:
+        radius, angle = self.game.order_parameter(strategy)
+        ones = np.ones_like(strategy)
+        return np.stack((incentive, min(radius, 1.0) * ones, angle * ones, strategy), axis=1)
+
+
+def parallel_env(**kwargs) -> OscillatorEnv:
+    """The parallel environment; keyword arguments as for :class:`OscillatorEnv`."""
+    return OscillatorEnv(**kwargs)
+
+
+def raw_env(**kwargs):
+    """The AEC environment (``parallel_to_aec`` of :func:`parallel_env`)."""
+    return parallel_to_aec(parallel_env(**kwargs))
+
+
+env = raw_env
