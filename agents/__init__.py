@@ -1,6 +1,13 @@
 """Learners on the fast timescale (SPEC §3) and drivers that make them play."""
 
-from agents.learners import BestResponse, EntropicMirrorDescent, EuclideanMirrorDescent, jacobian_norm
+from agents.learners import (
+    BestResponse,
+    EntropicMirrorDescent,
+    EuclideanMirrorDescent,
+    Hedge,
+    LogitBestResponse,
+    jacobian_norm,
+)
 from agents.play import model_feedback, play, play_env
 from agents.schedules import PowerSchedule
 
@@ -8,6 +15,8 @@ __all__ = [
     "BestResponse",
     "EntropicMirrorDescent",
     "EuclideanMirrorDescent",
+    "Hedge",
+    "LogitBestResponse",
     "PowerSchedule",
     "jacobian_norm",
     "model_feedback",

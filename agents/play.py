@@ -16,27 +16,33 @@ from incentive_envs.core import IncentiveGame, check_scalar
 
 def model_feedback(
     game: IncentiveGame,
-    feedback: str,
+    learner,
     x: np.ndarray,
     theta: np.ndarray,
     rng: np.random.Generator | None = None,
     noise_std: float = 0.0,
 ) -> np.ndarray:
-    """The feedback a learner asks for, computed from the model.
+    """The feedback ``learner`` asks for (its ``feedback`` attribute), computed from the model.
 
-    ``"gradient"`` is ``v_θ(x)`` plus ``N(0, noise_std²)`` noise drawn from ``rng`` (paper
-    §3, stochastic environment); ``"best_response"`` is ``BR_θ(x)``.
+    ``"gradient"``: ``v_θ(x)`` plus ``N(0, noise_std²)`` noise drawn from ``rng`` (paper §3,
+    stochastic environment); ``"best_response"``: ``BR_θ(x)``; ``"payoffs"``: the
+    counterfactual payoffs ``u^i_θ(a, x^{-i})`` of every action ``a`` in ``learner.actions``
+    (plus the same noise).
     """
-    if feedback == "gradient":
-        gradient = game.pseudo_gradient(x, theta)
-        if noise_std > 0:
-            if rng is None:
-                raise ValueError("rng must be a numpy.random.Generator when noise_std > 0")
-            gradient = gradient + noise_std * rng.standard_normal(gradient.shape)
-        return gradient
-    if feedback == "best_response":
+    kind = learner.feedback
+    if kind == "best_response":
         return game.best_response(x, theta)
-    raise ValueError(f"unknown feedback kind {feedback!r}; expected 'gradient' or 'best_response'")
+    if kind == "gradient":
+        signal = game.pseudo_gradient(x, theta)
+    elif kind == "payoffs":
+        signal = game.unilateral_rewards(x, theta, learner.actions)
+    else:
+        raise ValueError(f"unknown feedback kind {kind!r}; expected 'gradient', 'best_response' or 'payoffs'")
+    if noise_std > 0:
+        if rng is None:
+            raise ValueError("rng must be a numpy.random.Generator when noise_std > 0")
+        signal = signal + noise_std * rng.standard_normal(signal.shape)
+    return signal
 
 
 def play(
@@ -77,7 +83,7 @@ def play(
     noise_std = check_scalar(noise_std, "noise_std", low=0.0)
     k = 0
     while True:
-        x = learner.step(x, k, model_feedback(game, learner.feedback, x, theta, rng, noise_std))
+        x = learner.step(x, k, model_feedback(game, learner, x, theta, rng, noise_std))
         k += 1
         yield x
 

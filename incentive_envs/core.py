@@ -304,6 +304,11 @@ class IncentiveGame(abc.ABC):
         """Every agent's exact best response to the others' strategies in ``x``."""
         raise NotImplementedError(f"{type(self).__name__} has no exact best response")
 
+    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Counterfactual payoffs ``out[i, g] = u^i_θ(actions[i, g], x^{-i})`` of one-dimensional
+        agents, shape ``(n_agents, G)`` — the payoff feedback of Hedge and logit learners."""
+        raise NotImplementedError(f"{type(self).__name__} has no counterfactual payoffs")
+
     # -- the planner's side -------------------------------------------------------------
     @abc.abstractmethod
     def social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:

@@ -55,7 +55,7 @@ class Planner:
         noise_std: float = 0.0,
     ) -> np.ndarray:
         """One learner step at the current incentive (paper eq. 4.4)."""
-        return learner.step(x, k, model_feedback(self.game, learner.feedback, x, theta, rng, noise_std))
+        return learner.step(x, k, model_feedback(self.game, learner, x, theta, rng, noise_std))
 
     def state_dict(self) -> dict:
         """JSON-serialisable internal state (none by default)."""

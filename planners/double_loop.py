@@ -95,7 +95,7 @@ class DoubleLoopPlanner(Planner):
 
     def _solve(self, learner, x, theta, rng, noise_std):
         for t in range(self.max_inner):
-            x_next = learner.step(x, t, model_feedback(self.game, learner.feedback, x, theta, rng, noise_std))
+            x_next = learner.step(x, t, model_feedback(self.game, learner, x, theta, rng, noise_std))
             if np.max(np.abs(x_next - x)) <= self.tolerance:
                 return x_next, t + 1
             x = x_next
@@ -145,7 +145,7 @@ def _projected_step_function(game: IncentiveGame, learner: EuclideanMirrorDescen
         def forward(ctx, x, theta, t):
             x_np, theta_np = x.detach().numpy(), theta.detach().numpy()
             beta = learner.step_size(t)
-            raw = x_np + beta * model_feedback(game, "gradient", x_np, theta_np, rng, noise_std)
+            raw = x_np + beta * model_feedback(game, learner, x_np, theta_np, rng, noise_std)
             if strategy_set.kind == "box":
                 mask = (raw > strategy_set.lower) & (raw < strategy_set.upper)
             else:

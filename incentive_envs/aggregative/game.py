@@ -173,6 +173,13 @@ class AggregativeGame(IncentiveGame):
         unconstrained = (p.benefit - p.alpha - p.beta * others - theta) / (p.curvature + 2 * p.beta / p.n)
         return np.clip(unconstrained, 0.0, p.cap)
 
+    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        p = self.params
+        others = ((np.sum(x) - x) / p.n)[:, None]
+        sigma = others + actions / p.n
+        cost = 0.5 * p.curvature[:, None] * actions**2 - p.benefit[:, None] * actions
+        return -(cost + actions * (p.alpha + p.beta * sigma) + theta[:, None] * actions)
+
     def equilibrium(self, theta: np.ndarray) -> np.ndarray:
         """``x^i = clip((b_i − α − p_i − βσ)/(q_i + β/n), 0, x̄_i)`` with σ solved exactly."""
         p = self.params

@@ -211,6 +211,12 @@ class CournotGame(IncentiveGame):
         unconstrained = (p.p0 - p.marginal_cost - theta - p.gamma * others) / (2 * p.gamma + p.k)
         return np.clip(unconstrained, 0.0, p.output_cap)
 
+    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        p = self.params
+        others = (np.sum(x) - x)[:, None]
+        price = p.p0 - p.gamma * (others + actions)
+        return actions * (price - p.marginal_cost[:, None] - 0.5 * p.k * actions - theta[:, None])
+
     def equilibrium(self, theta: np.ndarray) -> np.ndarray:
         """Exact Nash equilibrium: ``a^i = clip((p0 − c^i − π^i − γQ)/(γ + k), 0, a_max)``
         with ``Q`` the unique root of the aggregate equation (an LCP solved on its active set).

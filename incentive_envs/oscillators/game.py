@@ -211,6 +211,14 @@ class OscillatorGame(IncentiveGame):
     def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         return -np.asarray(cotangent, dtype=np.float64)
 
+    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        p = self.params
+        phasors = np.exp(1j * x)
+        others = (np.sum(phasors) - phasors)[:, None]  # Σ_{j≠i} e^{i x^j}
+        coupling = (p.coupling / p.n) * ((p.n - 1) - np.real(np.exp(1j * actions) * np.conj(others)))
+        spread = 0.5 * p.stiffness[:, None] * (actions - p.natural_phase[:, None]) ** 2
+        return -(spread + coupling + theta[:, None] * actions)
+
     def equilibrium(self, theta: np.ndarray) -> np.ndarray:
         """The unique (interior) Nash equilibrium: Newton on ``v_θ(x) = 0``."""
         theta = self.validate_incentive(theta)
