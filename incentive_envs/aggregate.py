@@ -48,8 +48,8 @@ def solve_aggregate(
     n = intercept.shape[0]
     curvature = np.broadcast_to(np.asarray(curvature, dtype=np.float64), (n,))
     cap = np.broadcast_to(np.asarray(cap, dtype=np.float64), (n,))
-    shutdown_key = intercept / coupling  # x_i = 0 for A >= L_i
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # a tiny coupling sends breakpoints to ±inf: fine
+        shutdown_key = intercept / coupling  # x_i = 0 for A >= L_i
         saturate_key = np.where(np.isfinite(cap), (intercept - curvature * cap) / coupling, -np.inf)
     shutdown_order = np.argsort(shutdown_key, kind="stable")
     saturate_order = np.argsort(saturate_key, kind="stable")

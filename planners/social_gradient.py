@@ -43,12 +43,6 @@ def _check_price_game(game: IncentiveGame) -> None:
         raise ValueError("social gradient needs linear prices in the costs (∂v/∂θ = −I); this game's incentive differs")
 
 
-def _tangent_projection(safe_set: IncentiveSet, theta: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """Project ``direction`` onto the tangent cone of the box at ``theta`` (projected flow)."""
-    leaving = ((theta <= safe_set.lower) & (direction < 0)) | ((theta >= safe_set.upper) & (direction > 0))
-    return np.where(leaving, 0.0, direction)
-
-
 class SocialGradientPlanner(Planner):
     """Discrete two-timescale social-gradient planner ``θ ← Proj_{P_c}(θ + α_k ∇_xΦ(x_k))``.
 
@@ -97,10 +91,17 @@ def social_gradient_flow(
     *,
     safe_set: IncentiveSet | None = None,
     t_eval=None,
+    projection_horizon: float = 1e-2,
     rtol: float = 1e-9,
     atol: float = 1e-11,
 ):
-    """Integrate ``dθ/dt = Π_{T_{P_c}(θ)} ∇_xΦ(x*(θ))`` from ``theta0`` to ``t_final``.
+    """Integrate the projected social-gradient flow ``dθ/dt = ∇_xΦ(x*(θ))`` from ``theta0``.
+
+    The projection onto the safe set ``P_c`` is applied in the Lipschitz form
+    ``dθ/dt = (Proj_{P_c}(θ + h ∇_xΦ(x*(θ))) − θ) / h`` with ``h = projection_horizon``: it is
+    exactly the flow wherever ``θ + h∇Φ`` stays in ``P_c`` (in particular in the interior near
+    a rest point) and tends to the tangent-cone projected flow as ``h → 0``, while keeping
+    the right-hand side continuous so the ODE solver takes normal steps at the boundary.
 
     Information structure: observes the equilibrium response ``x*(θ)`` (``game.equilibrium``)
     and the social cost's gradient there; no Jacobians or hypergradients.
@@ -108,17 +109,18 @@ def social_gradient_flow(
     Returns
     -------
     scipy.integrate.OdeResult
-        ``t`` and ``y`` (shape ``(dim, len(t))``) of the projected flow (LSODA).
+        ``t`` and ``y`` (shape ``(dim, len(t))``), from ``solve_ivp`` (LSODA).
     """
     _check_price_game(game)
     safe_set = game.incentive_set if safe_set is None else safe_set
     theta0 = safe_set.validate(theta0, "theta0")
     t_final = check_scalar(t_final, "t_final", low=0.0, low_inclusive=False)
+    horizon = check_scalar(projection_horizon, "projection_horizon", low=0.0, low_inclusive=False)
 
     def velocity(_, theta):
         theta = safe_set.project(theta)
         gradient = game.social_cost_grad_x(game.equilibrium(theta), theta)
-        return _tangent_projection(safe_set, theta, gradient)
+        return (safe_set.project(theta + horizon * gradient) - theta) / horizon
 
     solution = solve_ivp(velocity, (0.0, t_final), theta0, method="LSODA", t_eval=t_eval, rtol=rtol, atol=atol)
     if not solution.success:

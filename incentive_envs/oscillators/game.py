@@ -211,6 +211,22 @@ class OscillatorGame(IncentiveGame):
     def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         return -np.asarray(cotangent, dtype=np.float64)
 
+    def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Each agent's exact best response: the root of
+        ``r_i (a − ω_i) + (K/n) |S_i| sin(a − φ_i) + p_i = 0`` with ``S_i = Σ_{j≠i} e^{i x^j} = |S_i| e^{iφ_i}``,
+        strictly increasing in ``a`` (``r_i > K``), solved by vectorised Newton."""
+        p = self.params
+        phasors = np.exp(1j * x)
+        others = np.sum(phasors) - phasors
+        weight, angle = (p.coupling / p.n) * np.abs(others), np.angle(others)
+        response = np.array(p.natural_phase)
+        for _ in range(50):
+            residual = p.stiffness * (response - p.natural_phase) + weight * np.sin(response - angle) + theta
+            response = response - residual / (p.stiffness + weight * np.cos(response - angle))
+            if np.max(np.abs(residual)) <= NEWTON_TOLERANCE:
+                break
+        return np.clip(response, -np.pi, np.pi)
+
     def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
         p = self.params
         phasors = np.exp(1j * x)
