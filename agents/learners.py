@@ -75,9 +75,10 @@ class EntropicMirrorDescent:
         self._starts = np.concatenate(([0], np.cumsum(strategy_set.agent_sizes)[:-1]))
 
     def step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
-        logits = self.step_size(k) * feedback
-        logits = logits - np.maximum.reduceat(logits, self._starts)[self.strategy_set.agent_of_coordinate]
-        weights = x * np.exp(logits)
+        with np.errstate(divide="ignore"):  # log 0 = −inf: a coordinate at 0 stays at 0
+            log_weights = np.log(x) + self.step_size(k) * feedback
+        log_weights -= np.maximum.reduceat(log_weights, self._starts)[self.strategy_set.agent_of_coordinate]
+        weights = np.exp(log_weights)
         updated = weights / np.repeat(np.add.reduceat(weights, self._starts), self.strategy_set.agent_sizes)
         mixing = self.mixing(k)
         return (1.0 - mixing) * updated + mixing * self._uniform

@@ -235,8 +235,8 @@ class IncentiveSet:
         if outside.size:
             i = int(outside[0])
             raise ValueError(
-                f"{name}[{i}] = {theta[i]!r} is outside the incentive bounds "
-                f"[{self.lower[i]!r}, {self.upper[i]!r}] ({outside.size} entries outside)"
+                f"{name}[{i}] = {float(theta[i])!r} is outside the incentive bounds "
+                f"[{float(self.lower[i])!r}, {float(self.upper[i])!r}] ({outside.size} entries outside)"
             )
         return theta
 

@@ -206,8 +206,8 @@ class IncentiveParallelEnv(ParallelEnv):
         if outside.size:
             agent = self.possible_agents[self.game.strategy_set.agent_of_coordinate[outside[0]]]
             raise ValueError(
-                f"actions[{agent!r}] = {joint[outside[0]]!r} is outside the action space "
-                f"[{low[outside[0]]!r}, {high[outside[0]]!r}]"
+                f"actions[{agent!r}] = {float(joint[outside[0]])!r} is outside the action space "
+                f"[{float(low[outside[0]])!r}, {float(high[outside[0]])!r}]"
             )
         joint = np.clip(joint, low, high)  # removes only the float32 rounding slack above
         if self.game.strategy_set.kind == "simplex":

@@ -151,10 +151,11 @@ def entropic_hypergradient(
     beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
     solver = KrylovSolver() if solver is None else solver
     sizes = strategy_set.agent_sizes
-    logits = beta * game.pseudo_gradient(x, theta)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    logits -= np.maximum.reduceat(logits, starts)[strategy_set.agent_of_coordinate]
-    weights = x * np.exp(logits)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(x) + beta * game.pseudo_gradient(x, theta)
+    log_weights -= np.maximum.reduceat(log_weights, starts)[strategy_set.agent_of_coordinate]
+    weights = np.exp(log_weights)
     mapped = weights / np.repeat(np.add.reduceat(weights, starts), sizes)
     safe_x = np.maximum(x, np.finfo(float).tiny)
 
