@@ -17,6 +17,7 @@ from planners.hypergradient import (
     projected_hypergradient,
 )
 from planners.single_loop import SingleLoopPlanner
+from planners.wrapper import PlannerWrapper
 
 __all__ = [
     "DenseSolver",
@@ -26,6 +27,7 @@ __all__ = [
     "NoIncentivePlanner",
     "OraclePlanner",
     "Planner",
+    "PlannerWrapper",
     "SingleLoopPlanner",
     "ZerothOrderPlanner",
     "entropic_hypergradient",
