@@ -65,21 +65,18 @@ class EntropicMirrorDescent:
         mixing: PowerSchedule | float = 0.0,
     ):
         if strategy_set.kind != "simplex":
-            raise ValueError(f"strategy_set must be a simplex for entropic mirror descent, got {strategy_set.kind!r}")
+            raise ValueError(
+                f"strategy_set must be a simplex for entropic mirror descent, got {strategy_set.kind!r}"
+            )
         self.strategy_set = strategy_set
         self.step_size = as_schedule(step_size, "step_size")
         self.mixing = as_schedule(mixing, "mixing")
         if self.mixing(0) >= 1.0:
             raise ValueError(f"mixing must stay below 1, got nu_0 = {self.mixing(0)!r}")
         self._uniform = strategy_set.uniform_point()
-        self._starts = np.concatenate(([0], np.cumsum(strategy_set.agent_sizes)[:-1]))
 
     def step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):  # log 0 = −inf: a coordinate at 0 stays at 0
-            log_weights = np.log(x) + self.step_size(k) * feedback
-        log_weights -= np.maximum.reduceat(log_weights, self._starts)[self.strategy_set.agent_of_coordinate]
-        weights = np.exp(log_weights)
-        updated = weights / np.repeat(np.add.reduceat(weights, self._starts), self.strategy_set.agent_sizes)
+        updated = self.strategy_set.exponentiated(x, self.step_size(k) * feedback)
         mixing = self.mixing(k)
         return (1.0 - mixing) * updated + mixing * self._uniform
 
@@ -105,7 +102,9 @@ class BestResponse:
     def __init__(self, step_size: PowerSchedule | float = 1.0):
         self.step_size = as_schedule(step_size, "step_size")
         if self.step_size(0) > 1.0:
-            raise ValueError(f"step_size must be at most 1 for best response, got beta_0 = {self.step_size(0)!r}")
+            raise ValueError(
+                f"step_size must be at most 1 for best response, got beta_0 = {self.step_size(0)!r}"
+            )
 
     def step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
         return x + self.step_size(k) * (feedback - x)
@@ -141,7 +140,9 @@ def _action_grid(strategy_set: StrategySet, grid_size: int) -> np.ndarray:
     if isinstance(grid_size, bool) or not isinstance(grid_size, (int, np.integer)) or grid_size < 2:
         raise ValueError(f"grid_size must be an integer >= 2, got {grid_size!r}")
     fractions = np.linspace(0.0, 1.0, int(grid_size))
-    return strategy_set.lower[:, None] + fractions[None, :] * (strategy_set.upper - strategy_set.lower)[:, None]
+    return (
+        strategy_set.lower[:, None] + fractions[None, :] * (strategy_set.upper - strategy_set.lower)[:, None]
+    )
 
 
 def _softmax_rows(logits: np.ndarray) -> np.ndarray:
@@ -214,7 +215,9 @@ class Hedge:
 
     feedback = "payoffs"
 
-    def __init__(self, strategy_set: StrategySet, learning_rate: PowerSchedule | float = 0.1, grid_size: int = 201):
+    def __init__(
+        self, strategy_set: StrategySet, learning_rate: PowerSchedule | float = 0.1, grid_size: int = 201
+    ):
         self.actions = _action_grid(strategy_set, grid_size)
         self.learning_rate = as_schedule(learning_rate, "learning_rate")
         self.reset()

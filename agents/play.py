@@ -118,7 +118,9 @@ def play_env(
         missing = [agent for agent in agents if learner.feedback not in infos[agent]]
         if missing:
             raise ValueError(f"infos of {missing[:3]} carry no {learner.feedback!r} feedback for {learner!r}")
-        feedback = np.concatenate([np.asarray(infos[agent][learner.feedback], dtype=np.float64) for agent in agents])
+        feedback = np.concatenate(
+            [np.asarray(infos[agent][learner.feedback], dtype=np.float64) for agent in agents]
+        )
         x = learner.step(x, k, feedback)
         _, rewards, _, _, infos = env.step({agent: x[block] for agent, block in zip(agents, slices)})
         k += 1

@@ -4,8 +4,8 @@ Every game is an :class:`~incentive_envs.core.IncentiveGame` (the model used by 
 learners and metrics) with a PettingZoo ``ParallelEnv`` beside it.
 """
 
-from incentive_envs.core import FirstBestIncentive, IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
 from incentive_envs.aggregative import AggregativeGame, AggregativeParams
+from incentive_envs.core import FirstBestIncentive, IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
 from incentive_envs.cournot import CournotGame, CournotParams
 from incentive_envs.oscillators import OscillatorGame, OscillatorParams
 
@@ -14,6 +14,12 @@ __all__ = [
     "AggregativeParams",
     "CournotGame",
     "CournotParams",
+    "FirstBestIncentive",
+    "IncentiveGame",
+    "IncentiveSet",
     "OscillatorGame",
-    "OscillatorParams", "FirstBestIncentive", "IncentiveGame", "IncentiveSet", "SocialOptimum", "StrategySet"]
+    "OscillatorParams",
+    "SocialOptimum",
+    "StrategySet",
+]
 __version__ = "0.1.0"

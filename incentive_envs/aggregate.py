@@ -57,7 +57,10 @@ def solve_aggregate(
     saturate = saturate_key[saturate_order]
     finite_cap = np.where(np.isfinite(cap), cap, 0.0)
     ratio, inverse = intercept / curvature, 1.0 / curvature
-    ratio_by_shutdown, ratio_by_saturate = _suffix_sums(ratio, shutdown_order), _suffix_sums(ratio, saturate_order)
+    ratio_by_shutdown, ratio_by_saturate = (
+        _suffix_sums(ratio, shutdown_order),
+        _suffix_sums(ratio, saturate_order),
+    )
     inverse_by_shutdown = _suffix_sums(inverse, shutdown_order)
     inverse_by_saturate = _suffix_sums(inverse, saturate_order)
     cap_by_saturate = _suffix_sums(finite_cap, saturate_order)

@@ -45,9 +45,7 @@ def as_finite_array(value, name: str, shape: tuple[int, ...] | None = None) -> n
         raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         bad = np.flatnonzero(~np.isfinite(array.ravel()))[:5]
-        raise ValueError(
-            f"{name} must be finite, got non-finite entries at flat indices {bad.tolist()}"
-        )
+        raise ValueError(f"{name} must be finite, got non-finite entries at flat indices {bad.tolist()}")
     return array
 
 
@@ -78,7 +76,32 @@ def check_scalar(
     return number
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
+def check_positive_int(value, name: str) -> int:
+    """Validate a positive integer parameter (``bool`` is rejected), raising ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_bounds_pair(value, name: str) -> tuple[float, float]:
+    """Validate a ``(low, high)`` pair of finite numbers with ``low <= high``."""
+    try:
+        low, high = value
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a pair (low, high), got {value!r}") from error
+    low, high = check_scalar(low, f"{name}[0]"), check_scalar(high, f"{name}[1]")
+    if low > high:
+        raise ValueError(f"{name} must satisfy low <= high, got {value!r}")
+    return low, high
+
+
+def as_generator(seed: int | np.random.Generator) -> np.random.Generator:
+    """A ``numpy.random.Generator``: ``seed`` itself if it is one, else ``default_rng(seed)``."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def frozen(array) -> np.ndarray:
+    """A read-only float64 copy (parameter arrays of the frozen dataclasses)."""
     array = np.array(array, dtype=np.float64)
     array.setflags(write=False)
     return array
@@ -119,8 +142,8 @@ class StrategySet:
             upper = np.broadcast_to(np.asarray(self.upper, dtype=np.float64), (dim,))
             if np.any(np.isnan(lower)) or np.any(np.isnan(upper)) or np.any(lower > upper):
                 raise ValueError("box bounds must satisfy lower <= upper without NaN")
-            object.__setattr__(self, "lower", _frozen(lower))
-            object.__setattr__(self, "upper", _frozen(upper))
+            object.__setattr__(self, "lower", frozen(lower))
+            object.__setattr__(self, "upper", frozen(upper))
         elif self.lower is not None or self.upper is not None:
             raise ValueError(f"bounds are only meaningful for a box, not for {self.kind!r}")
         offsets = np.concatenate(([0], np.cumsum(sizes)))
@@ -178,6 +201,16 @@ class StrategySet:
         threshold = candidate[last_positive]
         return np.maximum(x - threshold[agent], 0.0)
 
+    def exponentiated(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """The entropic step ``x^i ⊙ exp(s^i) / ‖x^i ⊙ exp(s^i)‖_1`` of every simplex block,
+        computed in log space (a coordinate at 0 stays at 0; no overflow)."""
+        starts = self._offsets[:-1]
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(x) + scores
+        log_weights -= np.maximum.reduceat(log_weights, starts)[self._agent_of_coordinate]
+        weights = np.exp(log_weights)
+        return weights / np.repeat(np.add.reduceat(weights, starts), self.agent_sizes)
+
     def contains(self, x: np.ndarray, atol: float = 1e-9) -> bool:
         """Whether ``x`` lies in the set up to ``atol``."""
         x = np.asarray(x, dtype=np.float64)
@@ -217,8 +250,8 @@ class IncentiveSet:
             raise ValueError("incentive bounds must be finite (Θ is compact)")
         if np.any(lower > upper):
             raise ValueError("incentive bounds must satisfy lower <= upper")
-        object.__setattr__(self, "lower", _frozen(lower))
-        object.__setattr__(self, "upper", _frozen(upper))
+        object.__setattr__(self, "lower", frozen(lower))
+        object.__setattr__(self, "upper", frozen(upper))
 
     @property
     def dim(self) -> int:
@@ -247,6 +280,20 @@ class FirstBestIncentive(NamedTuple):
 
     theta: np.ndarray
     unique: bool
+
+
+class OwnPriceIncentive:
+    """Mixin for games whose incentive is a per-coordinate linear price in the agents' costs
+    and a pure transfer for the planner: ``∂v/∂θ = −I`` and ``∇_θ f = 0``."""
+
+    def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+        return -np.asarray(tangent, dtype=np.float64)
+
+    def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        return -np.asarray(cotangent, dtype=np.float64)
+
+    def social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        return np.zeros(self.incentive_set.dim)
 
 
 class SocialOptimum(NamedTuple):

@@ -25,8 +25,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec
 
-from incentive_envs.core import IncentiveGame, as_finite_array, check_scalar
+from incentive_envs.core import IncentiveGame, as_finite_array, check_positive_int, check_scalar
 
 ACTION_TOLERANCE = 1e-6
 """Relative slack accepted on action bounds, so float32 samples of a space are valid."""
@@ -63,12 +64,12 @@ class IncentiveParallelEnv(ParallelEnv):
         incentive=None,
         render_mode: str | None = None,
     ):
-        if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
-            raise ValueError(f"max_cycles must be a positive integer, got {max_cycles!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
         self.game = game
-        self.max_cycles = int(max_cycles)
+        self.max_cycles = check_positive_int(max_cycles, "max_cycles")
         self.feedback_noise_std = check_scalar(feedback_noise_std, "feedback_noise_std", low=0.0)
         self.render_mode = render_mode
         strategy_set = game.strategy_set
@@ -80,14 +81,18 @@ class IncentiveParallelEnv(ParallelEnv):
             agent: self._make_action_space(block) for agent, block in zip(self.possible_agents, self._slices)
         }
         obs_low, obs_high = self._observation_bounds()
-        observation_space = spaces.Box(obs_low.astype(np.float32), obs_high.astype(np.float32), dtype=np.float32)
+        observation_space = spaces.Box(
+            obs_low.astype(np.float32), obs_high.astype(np.float32), dtype=np.float32
+        )
         self._observation_spaces = {agent: observation_space for agent in self.possible_agents}
         self._state_space = spaces.Box(
             np.concatenate((self._action_low(), game.incentive_set.lower)).astype(np.float32),
             np.concatenate((self._action_high(), game.incentive_set.upper)).astype(np.float32),
             dtype=np.float32,
         )
-        initial = game.incentive_set.project(np.zeros(game.incentive_set.dim)) if incentive is None else incentive
+        initial = (
+            game.incentive_set.project(np.zeros(game.incentive_set.dim)) if incentive is None else incentive
+        )
         self._incentive = game.validate_incentive(initial, "incentive")
         self._strategy = strategy_set.uniform_point()
         self._round = 0
@@ -96,11 +101,19 @@ class IncentiveParallelEnv(ParallelEnv):
     # -- spaces -------------------------------------------------------------------------
     def _action_low(self) -> np.ndarray:
         s = self.game.strategy_set
-        return np.zeros(s.dim) if s.kind == "simplex" else (s.lower if s.kind == "box" else np.full(s.dim, -np.inf))
+        return (
+            np.zeros(s.dim)
+            if s.kind == "simplex"
+            else (s.lower if s.kind == "box" else np.full(s.dim, -np.inf))
+        )
 
     def _action_high(self) -> np.ndarray:
         s = self.game.strategy_set
-        return np.ones(s.dim) if s.kind == "simplex" else (s.upper if s.kind == "box" else np.full(s.dim, np.inf))
+        return (
+            np.ones(s.dim)
+            if s.kind == "simplex"
+            else (s.upper if s.kind == "box" else np.full(s.dim, np.inf))
+        )
 
     def _make_action_space(self, block: slice) -> spaces.Box:
         low, high = self._action_low()[block], self._action_high()[block]
@@ -156,7 +169,10 @@ class IncentiveParallelEnv(ParallelEnv):
         options = dict(options or {})
         unknown = set(options) - {"initial_strategy", "incentive"}
         if unknown:  # PettingZoo's own conformance test passes foreign options: warn, don't fail
-            warnings.warn(f"reset() ignores unknown options {sorted(unknown)}; known: initial_strategy, incentive")
+            warnings.warn(
+                f"reset() ignores unknown options {sorted(unknown)}; known: initial_strategy, incentive",
+                stacklevel=2,
+            )
         if "incentive" in options:
             self.set_incentive(options["incentive"])
         if "initial_strategy" in options:
@@ -188,13 +204,17 @@ class IncentiveParallelEnv(ParallelEnv):
         missing = [agent for agent in self.agents if agent not in actions]
         extra = [agent for agent in actions if agent not in self._agent_index]
         if missing or extra:
-            raise ValueError(f"actions must have one entry per live agent; missing {missing[:5]}, unknown {extra[:5]}")
+            raise ValueError(
+                f"actions must have one entry per live agent; missing {missing[:5]}, unknown {extra[:5]}"
+            )
         try:  # fast path: one array op for all agents; per-agent checks only name the culprit
             blocks = [np.asarray(actions[agent], dtype=np.float64) for agent in self.possible_agents]
             joint = np.concatenate(blocks)
-            valid = joint.shape == (self.game.strategy_set.dim,) and all(
-                block.ndim == 1 for block in blocks
-            ) and bool(np.all(np.isfinite(joint)))
+            valid = (
+                joint.shape == (self.game.strategy_set.dim,)
+                and all(block.ndim == 1 for block in blocks)
+                and bool(np.all(np.isfinite(joint)))
+            )
         except (TypeError, ValueError):
             valid = False
         if not valid:
@@ -214,7 +234,9 @@ class IncentiveParallelEnv(ParallelEnv):
             sums = self.game.strategy_set.block_sum(joint)
             if np.any(sums <= 0):
                 agent = self.possible_agents[int(np.argmax(sums <= 0))]
-                raise ValueError(f"actions[{agent!r}] must have a positive sum to be normalised onto the simplex")
+                raise ValueError(
+                    f"actions[{agent!r}] must have a positive sum to be normalised onto the simplex"
+                )
             joint = joint / np.repeat(sums, self.game.strategy_set.agent_sizes)
         return joint
 
@@ -236,7 +258,11 @@ class IncentiveParallelEnv(ParallelEnv):
                 for agent, block in zip(self.possible_agents, self._slices)
             }
         return {
-            agent: {"gradient": gradient[block], "strategy": self._strategy[block], "best_response": best_response[block]}
+            agent: {
+                "gradient": gradient[block],
+                "strategy": self._strategy[block],
+                "best_response": best_response[block],
+            }
             for agent, block in zip(self.possible_agents, self._slices)
         }
 
@@ -251,3 +277,22 @@ class IncentiveParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+def env_constructors(env_class: type[IncentiveParallelEnv]):
+    """PettingZoo's module convention for ``env_class``: ``(parallel_env, raw_env)``, where
+    ``parallel_env(**params)`` builds the parallel env and ``raw_env(**params)`` its AEC
+    version through ``parallel_to_aec``; a module also exports ``env = raw_env``."""
+
+    def parallel_env(**kwargs) -> IncentiveParallelEnv:
+        return env_class(**kwargs)
+
+    def raw_env(**kwargs):
+        return parallel_to_aec(env_class(**kwargs))
+
+    name = env_class.metadata["name"]
+    parallel_env.__doc__ = (
+        f"The ``{name}`` parallel environment; keyword arguments as for :class:`{env_class.__name__}`."
+    )
+    raw_env.__doc__ = f"The ``{name}`` AEC environment (``parallel_to_aec`` of ``parallel_env``)."
+    return parallel_env, raw_env

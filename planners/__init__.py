@@ -1,5 +1,6 @@
 """Incentive designers on the slow timescale (SPEC §4)."""
 
+from planners.base import Planner
 from planners.baselines import (
     FixedIncentivePlanner,
     NoIncentivePlanner,
@@ -7,7 +8,6 @@ from planners.baselines import (
     ZerothOrderPlanner,
     optimal_incentive,
 )
-from planners.base import Planner
 from planners.double_loop import DoubleLoopPlanner
 from planners.hypergradient import (
     DenseSolver,
@@ -16,12 +16,14 @@ from planners.hypergradient import (
     exact_hypergradient,
     projected_hypergradient,
 )
+from planners.runner import ExperimentConfig, compare_planners, run_experiment
 from planners.single_loop import SingleLoopPlanner
 from planners.wrapper import PlannerWrapper
 
 __all__ = [
     "DenseSolver",
     "DoubleLoopPlanner",
+    "ExperimentConfig",
     "FixedIncentivePlanner",
     "KrylovSolver",
     "NoIncentivePlanner",
@@ -30,8 +32,10 @@ __all__ = [
     "PlannerWrapper",
     "SingleLoopPlanner",
     "ZerothOrderPlanner",
+    "compare_planners",
     "entropic_hypergradient",
     "exact_hypergradient",
     "optimal_incentive",
     "projected_hypergradient",
+    "run_experiment",
 ]

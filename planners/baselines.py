@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
-from incentive_envs.core import IncentiveGame, check_scalar
+from incentive_envs.core import IncentiveGame, check_positive_int, check_scalar
 from planners.base import Planner
 from planners.hypergradient import exact_hypergradient
 
@@ -129,9 +129,7 @@ class ZerothOrderPlanner(Planner):
         self.gain = check_scalar(gain, "gain", low=0.0, low_inclusive=False)
         self.perturbation = check_scalar(perturbation, "perturbation", low=0.0, low_inclusive=False)
         self.stability = check_scalar(stability, "stability", low=0.0)
-        if isinstance(probe_steps, bool) or not isinstance(probe_steps, (int, np.integer)) or probe_steps < 1:
-            raise ValueError(f"probe_steps must be a positive integer, got {probe_steps!r}")
-        self.probe_steps = int(probe_steps)
+        self.probe_steps = check_positive_int(probe_steps, "probe_steps")
         self.center: np.ndarray | None = None
         self._round = 0
         self._phase_step = 0

@@ -18,7 +18,7 @@ import numpy as np
 from agents.learners import EuclideanMirrorDescent
 from agents.play import model_feedback
 from agents.schedules import PowerSchedule, as_schedule
-from incentive_envs.core import IncentiveGame, check_scalar
+from incentive_envs.core import IncentiveGame, check_positive_int, check_scalar
 from planners.base import Planner
 from planners.hypergradient import projected_hypergradient
 
@@ -72,9 +72,7 @@ class DoubleLoopPlanner(Planner):
         self.differentiation = differentiation
         self.name = "double_loop_id" if differentiation == "implicit" else "double_loop_ad"
         self.tolerance = check_scalar(tolerance, "tolerance", low=0.0, low_inclusive=False)
-        if isinstance(max_inner, bool) or not isinstance(max_inner, (int, np.integer)) or max_inner < 1:
-            raise ValueError(f"max_inner must be a positive integer, got {max_inner!r}")
-        self.max_inner = int(max_inner)
+        self.max_inner = check_positive_int(max_inner, "max_inner")
         self.warm_start = (differentiation == "implicit") if warm_start is None else bool(warm_start)
         self.solver = solver
         self.inner_iterations: list[int] = []
@@ -123,6 +121,19 @@ class DoubleLoopPlanner(Planner):
         x_node.backward(grad_x)
         gradient = theta_leaf.grad.numpy() + game.social_cost_grad_theta(x_final, theta)
         return x_final, gradient, steps
+
+    def state_dict(self) -> dict:
+        """The cold-start profile and the inner-iteration counts (the AD gradient only lives
+        between ``advance_followers`` and ``update`` of one iteration)."""
+        return {
+            "cold_start": None if self._cold_start is None else self._cold_start.tolist(),
+            "inner_iterations": list(self.inner_iterations),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        cold_start = state["cold_start"]
+        self._cold_start = None if cold_start is None else np.asarray(cold_start, dtype=np.float64)
+        self.inner_iterations = [int(steps) for steps in state["inner_iterations"]]
 
     def update(self, theta: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
         if self.differentiation == "unrolled":

@@ -151,12 +151,7 @@ def entropic_hypergradient(
     beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
     solver = KrylovSolver() if solver is None else solver
     sizes = strategy_set.agent_sizes
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(x) + beta * game.pseudo_gradient(x, theta)
-    log_weights -= np.maximum.reduceat(log_weights, starts)[strategy_set.agent_of_coordinate]
-    weights = np.exp(log_weights)
-    mapped = weights / np.repeat(np.add.reduceat(weights, starts), sizes)
+    mapped = strategy_set.exponentiated(x, beta * game.pseudo_gradient(x, theta))
     safe_x = np.maximum(x, np.finfo(float).tiny)
 
     def project(u: np.ndarray) -> np.ndarray:  # P_h u = h ⊙ u − h (h^T u) per block

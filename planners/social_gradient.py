@@ -40,7 +40,9 @@ def _check_price_game(game: IncentiveGame) -> None:
     x = game.strategy_set.uniform_point()
     theta = game.incentive_set.project(np.zeros(dim))
     if not np.allclose(game.jvp_theta(x, theta, probe), -probe, rtol=1e-12, atol=1e-12):
-        raise ValueError("social gradient needs linear prices in the costs (∂v/∂θ = −I); this game's incentive differs")
+        raise ValueError(
+            "social gradient needs linear prices in the costs (∂v/∂θ = −I); this game's incentive differs"
+        )
 
 
 class SocialGradientPlanner(Planner):
@@ -74,7 +76,9 @@ class SocialGradientPlanner(Planner):
         if safe_set is not None and not isinstance(safe_set, IncentiveSet):
             raise ValueError(f"safe_set must be an IncentiveSet (a box), got {type(safe_set).__name__}")
         if safe_set is not None and safe_set.dim != game.incentive_set.dim:
-            raise ValueError(f"safe_set has dimension {safe_set.dim}, the game's incentive {game.incentive_set.dim}")
+            raise ValueError(
+                f"safe_set has dimension {safe_set.dim}, the game's incentive {game.incentive_set.dim}"
+            )
         self.safe_set = game.incentive_set if safe_set is None else safe_set
 
     def initial_incentive(self) -> np.ndarray:
@@ -122,7 +126,9 @@ def social_gradient_flow(
         gradient = game.social_cost_grad_x(game.equilibrium(theta), theta)
         return (safe_set.project(theta + horizon * gradient) - theta) / horizon
 
-    solution = solve_ivp(velocity, (0.0, t_final), theta0, method="LSODA", t_eval=t_eval, rtol=rtol, atol=atol)
+    solution = solve_ivp(
+        velocity, (0.0, t_final), theta0, method="LSODA", t_eval=t_eval, rtol=rtol, atol=atol
+    )
     if not solution.success:
         raise RuntimeError(f"the social-gradient flow failed: {solution.message}")
     solution.y = np.apply_along_axis(safe_set.project, 0, solution.y)

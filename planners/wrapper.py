@@ -38,12 +38,18 @@ class PlannerWrapper(ParallelEnv):
     def __init__(self, env: IncentiveParallelEnv, planner: Planner, update_every: int):
         base = getattr(env, "unwrapped", env)
         if not isinstance(base, IncentiveParallelEnv):
-            raise ValueError(f"env must be one of the suite's IncentiveParallelEnv envs, got {type(env).__name__}")
+            raise ValueError(
+                f"env must be one of the suite's IncentiveParallelEnv envs, got {type(env).__name__}"
+            )
         if not isinstance(planner, Planner):
             raise ValueError(f"planner must be a Planner, got {type(planner).__name__}")
         if planner.game is not base.game:
             raise ValueError("planner must be built on the env's own game model (planner.game is env.game)")
-        if isinstance(update_every, bool) or not isinstance(update_every, (int, np.integer)) or update_every < 1:
+        if (
+            isinstance(update_every, bool)
+            or not isinstance(update_every, (int, np.integer))
+            or update_every < 1
+        ):
             raise ValueError(f"update_every must be a positive integer, got {update_every!r}")
         self.env = env
         self._base = base
@@ -103,7 +109,9 @@ class PlannerWrapper(ParallelEnv):
         return observations, rewards, terminations, truncations, self._tag(infos)
 
     def _tag(self, infos: dict) -> dict:
-        return {agent: {**info, "planner_iteration": self.planner_iterations} for agent, info in infos.items()}
+        return {
+            agent: {**info, "planner_iteration": self.planner_iterations} for agent, info in infos.items()
+        }
 
     def render(self):
         return self.env.render()

@@ -19,9 +19,8 @@ import time
 import numpy as np
 
 from agents import EuclideanMirrorDescent
-from incentive_envs import CournotGame, CournotParams
+from incentive_envs import AggregativeGame, AggregativeParams, CournotGame, CournotParams
 from incentive_envs.io import write_json_atomic
-from incentive_envs import AggregativeGame, AggregativeParams
 from planners import SingleLoopPlanner
 from planners.social_gradient import SocialGradientPlanner
 
@@ -29,31 +28,31 @@ SIZES = (100, 1_000, 10_000, 100_000)
 SOCIAL_GRADIENT_SIZES = (1_000, 10_000, 100_000)
 
 
-def _time_single_loop(n: int, iterations: int) -> float:
-    """Milliseconds per single-loop iteration on the paper's instance with ``n`` firms."""
-    game = CournotGame(CournotParams.paper(n=n, k=0.0))
-    beta = 1.5 / (n + 1)
-    learner = EuclideanMirrorDescent(game.strategy_set, beta)
-    planner = SingleLoopPlanner(game, 1.0, learner_step=beta)
+def _milliseconds_per_iteration(game, learner, planner, iterations: int) -> float:
+    """Time ``iterations`` two-timescale iterations (one learner step, one incentive step)."""
     theta, x = planner.initial_incentive(), game.strategy_set.uniform_point()
     start = time.perf_counter()
     for k in range(iterations):
         x = planner.advance_followers(learner, x, theta, k)
         theta = planner.update(theta, x, k)
     return 1e3 * (time.perf_counter() - start) / iterations
+
+
+def _time_single_loop(n: int, iterations: int) -> float:
+    """Milliseconds per single-loop iteration on the paper's instance with ``n`` firms."""
+    game = CournotGame(CournotParams.paper(n=n, k=0.0))
+    beta = 1.5 / (n + 1)
+    learner = EuclideanMirrorDescent(game.strategy_set, beta)
+    return _milliseconds_per_iteration(
+        game, learner, SingleLoopPlanner(game, 1.0, learner_step=beta), iterations
+    )
 
 
 def _time_social_gradient(n: int, iterations: int) -> float:
     """Milliseconds per social-gradient iteration on the aggregative game with ``n`` agents."""
     game = AggregativeGame(AggregativeParams.default(n=n))
     learner = EuclideanMirrorDescent(game.strategy_set, 0.3)
-    planner = SocialGradientPlanner(game, 0.02)
-    theta, x = planner.initial_incentive(), game.strategy_set.uniform_point()
-    start = time.perf_counter()
-    for k in range(iterations):
-        x = planner.advance_followers(learner, x, theta, k)
-        theta = planner.update(theta, x, k)
-    return 1e3 * (time.perf_counter() - start) / iterations
+    return _milliseconds_per_iteration(game, learner, SocialGradientPlanner(game, 0.02), iterations)
 
 
 def _growth_exponent(sizes, times) -> float:
@@ -68,7 +67,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.repeats < 1:
-        raise ValueError(f"--iterations and --repeats must be >= 1, got {args.iterations!r}, {args.repeats!r}")
+        raise ValueError(
+            f"--iterations and --repeats must be >= 1, got {args.iterations!r}, {args.repeats!r}"
+        )
     samples = {n: [] for n in SIZES}
     social_samples = {n: [] for n in SOCIAL_GRADIENT_SIZES}
     for _ in range(args.repeats):
@@ -85,7 +86,9 @@ def main(argv=None) -> dict:
     for n in SIZES:
         social_text = f"{social[n]:.3f}" if n in social else "—"
         print(f"{n:>8} {per_iteration[n]:>18.3f} {social_text:>22}")
-    print(f"growth exponent over n = 1e3..1e5 (1 = linear): single loop {exponent:.2f}, social gradient {social_exponent:.2f}")
+    print(
+        f"growth exponent over n = 1e3..1e5 (1 = linear): single loop {exponent:.2f}, social gradient {social_exponent:.2f}"
+    )
     result = {
         "time_per_iter_ms": {str(n): value for n, value in per_iteration.items()},
         "growth_exponent_1e3_to_1e5": exponent,

@@ -85,8 +85,12 @@ def main(argv=None) -> dict:
     game = CournotGame(CournotParams.paper(n=100, k=0.0))
     beta = 1.5 / (game.n_agents + 1)
     planners = {
-        "double_loop_ad": DoubleLoopPlanner(game, args.alpha, differentiation="unrolled", tolerance=args.inner_tolerance),
-        "double_loop_id": DoubleLoopPlanner(game, args.alpha, differentiation="implicit", tolerance=args.inner_tolerance),
+        "double_loop_ad": DoubleLoopPlanner(
+            game, args.alpha, differentiation="unrolled", tolerance=args.inner_tolerance
+        ),
+        "double_loop_id": DoubleLoopPlanner(
+            game, args.alpha, differentiation="implicit", tolerance=args.inner_tolerance
+        ),
         "single_loop": SingleLoopPlanner(game, args.alpha, learner_step=beta),
     }
     methods = {}

@@ -44,7 +44,14 @@ from planners import NoIncentivePlanner, OraclePlanner, SingleLoopPlanner, Zerot
 from planners.social_gradient import SocialGradientPlanner
 
 PLANNERS = ("social_gradient", "single_loop", "zeroth_order", "none", "oracle")
-LEARNERS = ("gradient_play", "entropic_mirror_descent", "best_response", "logit_best_response", "hedge", "noisy_gradient_play")
+LEARNERS = (
+    "gradient_play",
+    "entropic_mirror_descent",
+    "best_response",
+    "logit_best_response",
+    "hedge",
+    "noisy_gradient_play",
+)
 SPSA_GAIN = {"cournot": 0.3, "aggregative": 0.3, "oscillators": 1.0}
 NOISE_STD = 1.0
 
@@ -145,7 +152,9 @@ def main(argv=None) -> dict:
     elapsed = time.perf_counter() - started
 
     for game_name in args.games:
-        print(f"\n{game_name}: final relative objective gap (mean over {args.seeds} seeds) / iterations to 1% (worst seed)")
+        print(
+            f"\n{game_name}: final relative objective gap (mean over {args.seeds} seeds) / iterations to 1% (worst seed)"
+        )
         print(f"{'planner':<16}" + "".join(f"{learner[:19]:>21}" for learner in LEARNERS))
         for planner_name in PLANNERS:
             row = [c for c in cells if c["game"] == game_name and c["planner"] == planner_name]
@@ -160,7 +169,12 @@ def main(argv=None) -> dict:
     print(f"\n{len(cells)} cells in {elapsed:.0f} s")
     result = {
         "cells": cells,
-        "settings": {"n": args.n, "iterations": args.iterations, "seeds": args.seeds, "eval_every": args.eval_every},
+        "settings": {
+            "n": args.n,
+            "iterations": args.iterations,
+            "seeds": args.seeds,
+            "eval_every": args.eval_every,
+        },
         "wall_time_s": elapsed,
     }
     write_json_atomic(args.json, result)
@@ -190,7 +204,15 @@ def _plot(cells, games, path) -> None:
         for i in range(len(PLANNERS)):
             for j in range(len(LEARNERS)):
                 label = "n/a" if np.isnan(values[i, j]) else f"{values[i, j]:.0f}"
-                axis.text(j, i, label, ha="center", va="center", fontsize=7, color="black" if label == "n/a" or values[i, j] < -8 else "white")
+                axis.text(
+                    j,
+                    i,
+                    label,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if label == "n/a" or values[i, j] < -8 else "white",
+                )
     figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
     save_figure_atomic(figure, path)
     plt.close(figure)

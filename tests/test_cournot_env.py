@@ -62,7 +62,9 @@ def test_rewards_observations_and_feedback_follow_the_model():
         np.testing.assert_allclose(observations[agent], [taxes[i], price, outputs[i]], rtol=1e-6)
         assert observations[agent].dtype == np.float32 and observations[agent] in env.observation_space(agent)
         np.testing.assert_allclose(infos[agent]["gradient"], game.pseudo_gradient(outputs, taxes)[i : i + 1])
-        np.testing.assert_allclose(infos[agent]["best_response"], game.best_response(outputs, taxes)[i : i + 1])
+        np.testing.assert_allclose(
+            infos[agent]["best_response"], game.best_response(outputs, taxes)[i : i + 1]
+        )
         assert terminations[agent] is False and truncations[agent] is False
     assert isinstance(rewards["firm_0"], float)
 
@@ -99,7 +101,9 @@ def test_reset_options_and_incentives_between_rounds():
     observations, infos = env.reset(seed=0, options={"initial_strategy": start, "incentive": np.full(3, 5.0)})
     np.testing.assert_allclose(env.strategy, start)
     np.testing.assert_allclose(infos["firm_1"]["strategy"], [2.0])
-    np.testing.assert_allclose(infos["firm_1"]["gradient"], env.game.pseudo_gradient(start, np.full(3, 5.0))[1:2])
+    np.testing.assert_allclose(
+        infos["firm_1"]["gradient"], env.game.pseudo_gradient(start, np.full(3, 5.0))[1:2]
+    )
     assert observations["firm_2"][0] == 5.0
     env.set_incentive(np.array([0.0, 1.0, 2.0]))
     observations, rewards, *_ = env.step({a: np.ones(1) for a in env.agents})

@@ -15,13 +15,24 @@ def instances(draw, zero_curvature=None):
     n = draw(st.integers(1, 40))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
-    k = 0.0 if (zero_curvature if zero_curvature is not None else draw(st.booleans())) else draw(st.floats(0.01, 5.0))
+    k = (
+        0.0
+        if (zero_curvature if zero_curvature is not None else draw(st.booleans()))
+        else draw(st.floats(0.01, 5.0))
+    )
     p0 = draw(st.floats(10.0, 200.0))
     gamma = draw(st.floats(0.1, 3.0))
     small_cap = draw(st.booleans())
     cap = float(rng.uniform(0.05, 2.0)) if small_cap else None
     params = CournotParams(
-        rng.uniform(0.0, 5.0, n), rng.uniform(0.0, 8.0, n), p0, gamma, draw(st.floats(0.0, 20.0)), k, cap, (-p0, p0)
+        rng.uniform(0.0, 5.0, n),
+        rng.uniform(0.0, 8.0, n),
+        p0,
+        gamma,
+        draw(st.floats(0.0, 20.0)),
+        k,
+        cap,
+        (-p0, p0),
     )
     # taxes large enough that some firms shut down, negative enough that some produce a lot
     theta = rng.uniform(-0.5 * p0, p0, n)
@@ -77,7 +88,9 @@ def _scipy_optimum(game):
 @pytest.mark.parametrize("k", [0.0, 0.5, 4.0])
 @pytest.mark.parametrize("seed", range(3))
 def test_w_star_matches_an_independent_scipy_solve(k, seed):
-    game = CournotGame(CournotParams.paper(n=30, k=k, seed=seed, tau=float(np.random.default_rng(seed).uniform(1, 10))))
+    game = CournotGame(
+        CournotParams.paper(n=30, k=k, seed=seed, tau=float(np.random.default_rng(seed).uniform(1, 10)))
+    )
     optimum = game.social_optimum()
     assert game.strategy_set.contains(optimum.strategy, atol=0.0)
     assert optimum.value == pytest.approx(game.social_cost(optimum.strategy, np.zeros(30)), rel=1e-14)
@@ -127,21 +140,31 @@ def test_every_product_and_gradient_matches_finite_differences(seed):
         return (function(point + eps * direction) - function(point - eps * direction)) / (2 * eps)
 
     np.testing.assert_allclose(
-        game.jvp_x(x, theta, tangent), central(lambda z: game.pseudo_gradient(z, theta), x, tangent), atol=1e-7
+        game.jvp_x(x, theta, tangent),
+        central(lambda z: game.pseudo_gradient(z, theta), x, tangent),
+        atol=1e-7,
     )
     np.testing.assert_allclose(
-        game.jvp_theta(x, theta, dtheta), central(lambda t: game.pseudo_gradient(x, t), theta, dtheta), atol=1e-7
+        game.jvp_theta(x, theta, dtheta),
+        central(lambda t: game.pseudo_gradient(x, t), theta, dtheta),
+        atol=1e-7,
     )
-    assert cotangent @ game.jvp_x(x, theta, tangent) == pytest.approx(tangent @ game.vjp_x(x, theta, cotangent))
-    assert cotangent @ game.jvp_theta(x, theta, dtheta) == pytest.approx(dtheta @ game.vjp_theta(x, theta, cotangent))
+    assert cotangent @ game.jvp_x(x, theta, tangent) == pytest.approx(
+        tangent @ game.vjp_x(x, theta, cotangent)
+    )
+    assert cotangent @ game.jvp_theta(x, theta, dtheta) == pytest.approx(
+        dtheta @ game.vjp_theta(x, theta, cotangent)
+    )
     basis = np.eye(n)
     grad = np.array([central(lambda z: game.social_cost(z, theta), x, e) for e in basis])
     np.testing.assert_allclose(game.social_cost_grad_x(x, theta), grad, rtol=1e-7, atol=1e-6)
     grad_theta = np.array([central(lambda t: game.social_cost(x, t), theta, e) for e in basis])
     np.testing.assert_allclose(game.social_cost_grad_theta(x, theta), grad_theta, atol=1e-9)
-    own = np.array([central(lambda z: game.rewards(z, theta)[i], x, basis[i]) for i in range(n)])
+    own = np.array([central(lambda z, i=i: game.rewards(z, theta)[i], x, basis[i]) for i in range(n)])
     np.testing.assert_allclose(game.pseudo_gradient(x, theta), own, atol=1e-6)
-    np.testing.assert_allclose(game.jacobian_x(x, theta), -game.params.gamma * (np.eye(n) + 1) - game.params.k * np.eye(n))
+    np.testing.assert_allclose(
+        game.jacobian_x(x, theta), -game.params.gamma * (np.eye(n) + 1) - game.params.k * np.eye(n)
+    )
 
 
 def test_best_response_maximises_own_profit():
@@ -159,15 +182,21 @@ def test_paper_instance_defaults_and_seeding():
     np.testing.assert_allclose(params.marginal_cost, np.linspace(1, 2, 100))
     noise = params.emission_rate - (10 - np.exp(params.marginal_cost))
     assert 0.3 < noise.std() < 0.7 and abs(noise.mean()) < 0.2
-    assert np.array_equal(CournotParams.paper(seed=3).emission_rate, CournotParams.paper(seed=3).emission_rate)
-    assert not np.array_equal(CournotParams.paper(seed=3).emission_rate, CournotParams.paper(seed=4).emission_rate)
+    assert np.array_equal(
+        CournotParams.paper(seed=3).emission_rate, CournotParams.paper(seed=3).emission_rate
+    )
+    assert not np.array_equal(
+        CournotParams.paper(seed=3).emission_rate, CournotParams.paper(seed=4).emission_rate
+    )
     assert params.output_cap == 100.0 and params.tax_bounds == (-100.0, 100.0)
 
 
 def test_first_best_tax_implements_the_optimum():
     game = CournotGame(CournotParams.paper(n=40, k=2.0))
     first_best = game.first_best_incentive()
-    assert game.equilibrium_social_cost(first_best.theta) == pytest.approx(game.social_optimum().value, rel=1e-12)
+    assert game.equilibrium_social_cost(first_best.theta) == pytest.approx(
+        game.social_optimum().value, rel=1e-12
+    )
     with pytest.raises(ValueError, match="tax_bounds"):
         CournotGame(CournotParams.paper(n=40, k=0.0, tax_bounds=(0.0, 100.0))).first_best_incentive()
 
@@ -207,7 +236,12 @@ def test_bad_arrays_and_taxes_raise_value_errors():
     with pytest.raises(ValueError, match="emission_noise_std"):
         CournotParams.paper(n=3, emission_noise_std=-1.0)
     game = CournotGame(CournotParams.paper(n=3))
-    for bad in (np.array([0.0, np.nan, 0.0]), np.array([0.0, np.inf, 0.0]), np.zeros(4), np.array([0.0, 1e3, 0.0])):
+    for bad in (
+        np.array([0.0, np.nan, 0.0]),
+        np.array([0.0, np.inf, 0.0]),
+        np.zeros(4),
+        np.array([0.0, 1e3, 0.0]),
+    ):
         with pytest.raises(ValueError, match="theta"):
             game.equilibrium(bad)
     with pytest.raises(ValueError, match="params"):

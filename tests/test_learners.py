@@ -29,7 +29,9 @@ def _simplex_point(sizes, rng):
     return np.concatenate(blocks)
 
 
-@given(block_sizes, st.integers(0, 2**31 - 1), st.floats(1e-3, 50.0), st.floats(0.0, 0.9), st.floats(1.0, 1e4))
+@given(
+    block_sizes, st.integers(0, 2**31 - 1), st.floats(1e-3, 50.0), st.floats(0.0, 0.9), st.floats(1.0, 1e4)
+)
 @settings(max_examples=200, deadline=None)
 def test_entropic_iterates_stay_on_the_simplex(sizes, seed, step, mixing, magnitude):
     rng = np.random.default_rng(seed)

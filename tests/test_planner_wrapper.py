@@ -46,12 +46,18 @@ def test_pettingzoo_conformance(factory):
 
 def test_multi_step_determinism_with_noise_and_a_probing_planner():
     def rollout():
-        wrapper = _wrapped(lambda g: ZerothOrderPlanner(g, np.random.default_rng(4), probe_steps=2), 2, feedback_noise_std=0.5)
+        wrapper = _wrapped(
+            lambda g: ZerothOrderPlanner(g, np.random.default_rng(4), probe_steps=2),
+            2,
+            feedback_noise_std=0.5,
+        )
         trace = [wrapper.reset(seed=9)]
         rng = np.random.default_rng(1)
         while wrapper.agents:
             outputs = rng.uniform(0, 5, size=(4, 1))
-            trace.append(wrapper.step({a: outputs[i] for i, a in enumerate(wrapper.agents)}) + (wrapper.incentive,))
+            trace.append(
+                wrapper.step({a: outputs[i] for i, a in enumerate(wrapper.agents)}) + (wrapper.incentive,)
+            )
         return trace
 
     first, second = rollout(), rollout()
@@ -75,7 +81,9 @@ def test_incentives_change_exactly_every_k_steps_and_the_planner_sees_the_played
     for step in range(1, 16):
         outputs = rng.uniform(0, 5, size=4)
         played.append(outputs)
-        observations, _, _, _, infos = wrapper.step({a: outputs[i : i + 1] for i, a in enumerate(wrapper.agents)})
+        observations, _, _, _, infos = wrapper.step(
+            {a: outputs[i : i + 1] for i, a in enumerate(wrapper.agents)}
+        )
         history.append(wrapper.incentive)
         changed = not np.array_equal(history[-1], history[-2])
         assert changed == (step % 3 == 0)
@@ -118,7 +126,9 @@ def test_short_ppo_run_through_supersuit_on_the_wrapped_env():
     from stable_baselines3 import PPO
 
     wrapper = _wrapped(lambda g: SingleLoopPlanner(g, 0.05), update_every=5)
-    vec = ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(wrapper), 1, num_cpus=0, base_class="stable_baselines3")
+    vec = ss.concat_vec_envs_v1(
+        ss.pettingzoo_env_to_vec_env_v1(wrapper), 1, num_cpus=0, base_class="stable_baselines3"
+    )
     model = PPO("MlpPolicy", vec, n_steps=32, batch_size=32, n_epochs=1, verbose=0, device="cpu")
     model.learn(128)
     observations = vec.reset()

@@ -5,7 +5,7 @@ import pytest
 
 from agents import EntropicMirrorDescent, EuclideanMirrorDescent, PowerSchedule
 from incentive_envs import CournotGame, CournotParams
-from incentive_envs.core import IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
+from incentive_envs.core import IncentiveGame, IncentiveSet, StrategySet
 from planners import (
     DenseSolver,
     DoubleLoopPlanner,
@@ -26,7 +26,8 @@ def _objective_fd(game, theta, eps=1e-5):
     basis = np.eye(theta.shape[0])
     return np.array(
         [
-            (game.equilibrium_social_cost(theta + eps * e) - game.equilibrium_social_cost(theta - eps * e)) / (2 * eps)
+            (game.equilibrium_social_cost(theta + eps * e) - game.equilibrium_social_cost(theta - eps * e))
+            / (2 * eps)
             for e in basis
         ]
     )
@@ -41,7 +42,9 @@ def _run(game, planner, learner, iterations):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("solver", [KrylovSolver(), KrylovSolver("cg"), DenseSolver()], ids=["gmres", "cg", "dense"])
+@pytest.mark.parametrize(
+    "solver", [KrylovSolver(), KrylovSolver("cg"), DenseSolver()], ids=["gmres", "cg", "dense"]
+)
 def test_hypergradient_matches_finite_differences_with_boundary_firms(seed, solver):
     rng = np.random.default_rng(seed)
     n = 25
@@ -247,4 +250,6 @@ def test_planner_argument_errors():
         entropic_hypergradient(game, np.zeros(5), np.zeros(5))
     learner = EntropicMirrorDescent(StrategySet("simplex", (5,)), 0.1)
     with pytest.raises(ValueError, match="EuclideanMirrorDescent"):
-        DoubleLoopPlanner(game, differentiation="unrolled").advance_followers(learner, np.zeros(5), np.zeros(5), 0)
+        DoubleLoopPlanner(game, differentiation="unrolled").advance_followers(
+            learner, np.zeros(5), np.zeros(5), 0
+        )

@@ -112,21 +112,34 @@ def test_every_product_and_gradient_matches_finite_differences(name, seed):
     def central(function, point, direction):
         return (function(point + eps * direction) - function(point - eps * direction)) / (2 * eps)
 
-    v_of_x = lambda z: game.pseudo_gradient(z, theta)  # noqa: E731
-    v_of_theta = lambda t: game.pseudo_gradient(x, t)  # noqa: E731
+    def v_of_x(z):
+        return game.pseudo_gradient(z, theta)
+
+    def v_of_theta(t):
+        return game.pseudo_gradient(x, t)
+
     np.testing.assert_allclose(game.jvp_x(x, theta, tangent), central(v_of_x, x, tangent), atol=1e-7)
-    np.testing.assert_allclose(game.jvp_theta(x, theta, dtheta), central(v_of_theta, theta, dtheta), atol=1e-7)
-    assert cotangent @ game.jvp_x(x, theta, tangent) == pytest.approx(tangent @ game.vjp_x(x, theta, cotangent))
-    assert cotangent @ game.jvp_theta(x, theta, dtheta) == pytest.approx(dtheta @ game.vjp_theta(x, theta, cotangent))
+    np.testing.assert_allclose(
+        game.jvp_theta(x, theta, dtheta), central(v_of_theta, theta, dtheta), atol=1e-7
+    )
+    assert cotangent @ game.jvp_x(x, theta, tangent) == pytest.approx(
+        tangent @ game.vjp_x(x, theta, cotangent)
+    )
+    assert cotangent @ game.jvp_theta(x, theta, dtheta) == pytest.approx(
+        dtheta @ game.vjp_theta(x, theta, cotangent)
+    )
     basis = np.eye(9)
     grad_fd = np.array([central(lambda z: game.social_cost(z, theta), x, e) for e in basis])
     np.testing.assert_allclose(game.social_cost_grad_x(x, theta), grad_fd, atol=1e-6)
     np.testing.assert_allclose(game.social_cost_grad_theta(x, theta), 0.0)
-    own = np.array([central(lambda z: game.rewards(z, theta)[i], x, basis[i]) for i in range(9)])
+    own = np.array([central(lambda z, i=i: game.rewards(z, theta)[i], x, basis[i]) for i in range(9)])
     np.testing.assert_allclose(game.pseudo_gradient(x, theta), own, atol=1e-6)
     actions = np.stack([_random_point(game, rng) for _ in range(3)], axis=1)
     brute = np.array(
-        [[game.rewards(np.where(np.arange(9) == i, actions[i, g], x), theta)[i] for g in range(3)] for i in range(9)]
+        [
+            [game.rewards(np.where(np.arange(9) == i, actions[i, g], x), theta)[i] for g in range(3)]
+            for i in range(9)
+        ]
     )
     np.testing.assert_allclose(game.unilateral_rewards(x, theta, actions), brute, atol=1e-10)
 
@@ -201,8 +214,10 @@ def test_multi_step_determinism_under_a_seed(name):
                     assert np.array_equal(first[agent], second[agent])
     other = ENVS[name](max_cycles=80, feedback_noise_std=0.5)
     _, infos = other.reset(seed=8)
-    assert not np.array_equal(infos["agent_0" if name == "aggregative_v0" else "oscillator_0"]["gradient"],
-                              streams[0][1]["agent_0" if name == "aggregative_v0" else "oscillator_0"]["gradient"])
+    assert not np.array_equal(
+        infos["agent_0" if name == "aggregative_v0" else "oscillator_0"]["gradient"],
+        streams[0][1]["agent_0" if name == "aggregative_v0" else "oscillator_0"]["gradient"],
+    )
 
 
 def test_env_rewards_and_observations_follow_the_model():
@@ -213,7 +228,9 @@ def test_env_rewards_and_observations_follow_the_model():
     phases = np.linspace(-0.5, 0.5, 5)
     observations, rewards, _, _, infos = env.step({a: phases[i : i + 1] for i, a in enumerate(env.agents)})
     game = env.game
-    np.testing.assert_allclose([rewards[a] for a in env.possible_agents], game.rewards(phases, prices), rtol=1e-12)
+    np.testing.assert_allclose(
+        [rewards[a] for a in env.possible_agents], game.rewards(phases, prices), rtol=1e-12
+    )
     radius, angle = game.order_parameter(phases)
     np.testing.assert_allclose(observations["oscillator_2"], [prices[2], radius, angle, phases[2]], rtol=1e-6)
     np.testing.assert_allclose(infos["oscillator_4"]["gradient"], game.pseudo_gradient(phases, prices)[4:5])

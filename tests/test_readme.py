@@ -10,7 +10,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def _bash_blocks() -> list[str]:
-    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", README, re.S)]
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", README, re.DOTALL)]
 
 
 def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
@@ -18,12 +18,14 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     assert len(setup) == 2
     main_job, test_command = setup
     assert "pytest" not in main_job and test_command.endswith("python -m pytest")
-    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    ci_lines = [
+        line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")
+    ]
     assert test_command in ci_lines
 
 
 def test_readme_python_example_runs(tmp_path):
-    example = re.findall(r"```python\n(.*?)```", README, re.S)[0]
+    example = re.findall(r"```python\n(.*?)```", README, re.DOTALL)[0]
     completed = subprocess.run(
         [sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )

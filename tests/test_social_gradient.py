@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from agents import BestResponse, EuclideanMirrorDescent, LogitBestResponse, jacobian_norm
-from incentive_envs import AggregativeGame, AggregativeParams, CournotGame, CournotParams, OscillatorGame, OscillatorParams
+from incentive_envs import (
+    AggregativeGame,
+    AggregativeParams,
+    CournotGame,
+    CournotParams,
+    OscillatorGame,
+    OscillatorParams,
+)
 from incentive_envs.core import IncentiveSet
 from planners.social_gradient import SocialGradientPlanner, social_gradient_flow
 
@@ -16,7 +23,9 @@ def _instances():
     rng = np.random.default_rng(2024)
     for seed in range(3):  # random strongly monotone instances with interior optima
         yield AggregativeGame(
-            AggregativeParams.default(n=12, seed=seed, beta=rng.uniform(0.2, 0.6), kappa=rng.uniform(0.2, 0.6))
+            AggregativeParams.default(
+                n=12, seed=seed, beta=rng.uniform(0.2, 0.6), kappa=rng.uniform(0.2, 0.6)
+            )
         )
         yield OscillatorGame(OscillatorParams.default(n=12, seed=seed, coupling=rng.uniform(0.05, 0.2)))
 

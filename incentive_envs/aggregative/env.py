@@ -33,10 +33,9 @@ Version history
 from __future__ import annotations
 
 import numpy as np
-from pettingzoo.utils.conversions import parallel_to_aec
 
 from incentive_envs.aggregative.game import AggregativeGame, AggregativeParams
-from incentive_envs.env import IncentiveParallelEnv
+from incentive_envs.env import IncentiveParallelEnv, env_constructors
 
 
 class AggregativeEnv(IncentiveParallelEnv):
@@ -62,7 +61,13 @@ class AggregativeEnv(IncentiveParallelEnv):
     ):
         if params is None:
             params = AggregativeParams.default(
-                n_agents, seed=instance_seed, alpha=alpha, beta=beta, kappa=kappa, cap=cap, price_bounds=price_bounds
+                n_agents,
+                seed=instance_seed,
+                alpha=alpha,
+                beta=beta,
+                kappa=kappa,
+                cap=cap,
+                price_bounds=price_bounds,
             )
         super().__init__(
             AggregativeGame(params),
@@ -84,14 +89,5 @@ class AggregativeEnv(IncentiveParallelEnv):
         return np.stack((incentive, sigma, strategy), axis=1)
 
 
-def parallel_env(**kwargs) -> AggregativeEnv:
-    """The parallel environment; keyword arguments as for :class:`AggregativeEnv`."""
-    return AggregativeEnv(**kwargs)
-
-
-def raw_env(**kwargs):
-    """The AEC environment (``parallel_to_aec`` of :func:`parallel_env`)."""
-    return parallel_to_aec(parallel_env(**kwargs))
-
-
+parallel_env, raw_env = env_constructors(AggregativeEnv)
 env = raw_env

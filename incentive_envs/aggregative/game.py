@@ -33,10 +33,15 @@ from incentive_envs.core import (
     FirstBestIncentive,
     IncentiveGame,
     IncentiveSet,
+    OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
     as_finite_array,
+    as_generator,
+    check_bounds_pair,
+    check_positive_int,
     check_scalar,
+    frozen,
 )
 
 
@@ -79,20 +84,11 @@ class AggregativeParams:
         if np.any(cap <= 0):
             raise ValueError(f"cap must be > 0, got min {cap.min()!r}")
         for name, array in (("curvature", curvature), ("benefit", benefit), ("cap", cap)):
-            array = array.copy()
-            array.setflags(write=False)
-            object.__setattr__(self, name, array)
+            object.__setattr__(self, name, frozen(array))
         object.__setattr__(self, "alpha", check_scalar(self.alpha, "alpha"))
         object.__setattr__(self, "beta", check_scalar(self.beta, "beta", low=0.0))
         object.__setattr__(self, "kappa", check_scalar(self.kappa, "kappa", low=0.0))
-        try:
-            low, high = self.price_bounds
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"price_bounds must be a pair (low, high), got {self.price_bounds!r}") from error
-        low, high = check_scalar(low, "price_bounds[0]"), check_scalar(high, "price_bounds[1]")
-        if low > high:
-            raise ValueError(f"price_bounds must satisfy low <= high, got {self.price_bounds!r}")
-        object.__setattr__(self, "price_bounds", (low, high))
+        object.__setattr__(self, "price_bounds", check_bounds_pair(self.price_bounds, "price_bounds"))
 
     @property
     def n(self) -> int:
@@ -111,15 +107,14 @@ class AggregativeParams:
         price_bounds: tuple[float, float] = (-20.0, 20.0),
     ) -> AggregativeParams:
         """SPEC G3: ``q_i ~ U[1, 2]``, ``b_i ~ U[5, 10]`` from ``seed``, ``x̄_i = cap``."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        curvature = rng.uniform(1.0, 2.0, int(n))
-        benefit = rng.uniform(5.0, 10.0, int(n))
-        return cls(curvature, benefit, np.full(int(n), float(cap)), alpha, beta, kappa, price_bounds)
+        n = check_positive_int(n, "n")
+        rng = as_generator(seed)
+        curvature = rng.uniform(1.0, 2.0, n)
+        benefit = rng.uniform(5.0, 10.0, n)
+        return cls(curvature, benefit, np.full(n, float(cap)), alpha, beta, kappa, price_bounds)
 
 
-class AggregativeGame(IncentiveGame):
+class AggregativeGame(OwnPriceIncentive, IncentiveGame):
     """The model of the aggregative game; incentives are per-agent linear prices."""
 
     def __init__(self, params: AggregativeParams):
@@ -160,12 +155,6 @@ class AggregativeGame(IncentiveGame):
     def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         return self.jvp_x(x, theta, cotangent)
 
-    def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(tangent, dtype=np.float64)
-
-    def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(cotangent, dtype=np.float64)
-
     def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """``argmin_{x^i} J_i + p_i x^i`` given the others: ``x^i`` enters σ with weight 1/n."""
         p = self.params
@@ -198,9 +187,6 @@ class AggregativeGame(IncentiveGame):
     def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         p = self.params
         return p.curvature * x - p.benefit + p.alpha + (2 * p.beta + p.kappa) * self.aggregate(x)
-
-    def social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        return np.zeros(self.incentive_set.dim)
 
     def social_optimum(self) -> SocialOptimum:
         """``x^i = clip((b_i − α − (2β + κ)σ)/q_i, 0, x̄_i)`` with σ solved exactly."""

@@ -38,10 +38,9 @@ Version history
 from __future__ import annotations
 
 import numpy as np
-from pettingzoo.utils.conversions import parallel_to_aec
 
 from incentive_envs.cournot.game import PAPER_EMISSION_NOISE_STD, CournotGame, CournotParams
-from incentive_envs.env import IncentiveParallelEnv
+from incentive_envs.env import IncentiveParallelEnv, env_constructors
 
 
 class CournotEnv(IncentiveParallelEnv):
@@ -105,14 +104,5 @@ class CournotEnv(IncentiveParallelEnv):
         return f"{text}  price {self.game.price(self._strategy):.6g}  total output {self._strategy.sum():.6g}"
 
 
-def parallel_env(**kwargs) -> CournotEnv:
-    """The parallel environment; keyword arguments as for :class:`CournotEnv`."""
-    return CournotEnv(**kwargs)
-
-
-def raw_env(**kwargs):
-    """The AEC environment (``parallel_to_aec`` of :func:`parallel_env`)."""
-    return parallel_to_aec(parallel_env(**kwargs))
-
-
+parallel_env, raw_env = env_constructors(CournotEnv)
 env = raw_env

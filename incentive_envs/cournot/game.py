@@ -31,10 +31,15 @@ from incentive_envs.core import (
     FirstBestIncentive,
     IncentiveGame,
     IncentiveSet,
+    OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
     as_finite_array,
+    as_generator,
+    check_bounds_pair,
+    check_positive_int,
     check_scalar,
+    frozen,
 )
 
 PAPER_EMISSION_NOISE_STD = 0.5
@@ -91,13 +96,9 @@ class CournotParams:
         if np.any(rate < 0):
             raise ValueError(f"emission_rate must be >= 0, got min {rate.min()!r}")
         for array, field in ((cost, "marginal_cost"), (rate, "emission_rate")):
-            array = array.copy()
-            array.setflags(write=False)
-            object.__setattr__(self, field, array)
+            object.__setattr__(self, field, frozen(array))
         object.__setattr__(self, "p0", check_scalar(self.p0, "p0", low=0.0, low_inclusive=False))
-        object.__setattr__(
-            self, "gamma", check_scalar(self.gamma, "gamma", low=0.0, low_inclusive=False)
-        )
+        object.__setattr__(self, "gamma", check_scalar(self.gamma, "gamma", low=0.0, low_inclusive=False))
         object.__setattr__(self, "tau", check_scalar(self.tau, "tau", low=0.0))
         object.__setattr__(self, "k", check_scalar(self.k, "k", low=0.0))
         if self.max_output is not None:
@@ -106,15 +107,7 @@ class CournotParams:
                 "max_output",
                 check_scalar(self.max_output, "max_output", low=0.0, low_inclusive=False),
             )
-        try:
-            low, high = self.tax_bounds
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"tax_bounds must be a pair (low, high), got {self.tax_bounds!r}") from error
-        low = check_scalar(low, "tax_bounds[0]")
-        high = check_scalar(high, "tax_bounds[1]")
-        if low > high:
-            raise ValueError(f"tax_bounds must satisfy low <= high, got {self.tax_bounds!r}")
-        object.__setattr__(self, "tax_bounds", (low, high))
+        object.__setattr__(self, "tax_bounds", check_bounds_pair(self.tax_bounds, "tax_bounds"))
 
     @property
     def n(self) -> int:
@@ -149,17 +142,16 @@ class CournotParams:
         ``d^i = 10 − exp(c^i) + ε^i`` with ``ε^i ~ N(0, emission_noise_std²)`` drawn from
         ``seed``. ``tax_bounds`` defaults to ``(−p0, p0)``.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = check_positive_int(n, "n")
         noise_std = check_scalar(emission_noise_std, "emission_noise_std", low=0.0)
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        cost = np.linspace(1.0, 2.0, int(n))
-        rate = 10.0 - np.exp(cost) + noise_std * rng.standard_normal(int(n))
+        rng = as_generator(seed)
+        cost = np.linspace(1.0, 2.0, n)
+        rate = 10.0 - np.exp(cost) + noise_std * rng.standard_normal(n)
         bounds = (-float(p0), float(p0)) if tax_bounds is None else tax_bounds
         return cls(cost, rate, p0, gamma, tau, k, max_output, bounds)
 
 
-class CournotGame(IncentiveGame):
+class CournotGame(OwnPriceIncentive, IncentiveGame):
     """The model of the emission-tax Cournot game (see the module docstring).
 
     Strategy: outputs ``a ∈ [0, a_max]^n`` (one coordinate per firm). Incentive: taxes
@@ -198,12 +190,6 @@ class CournotGame(IncentiveGame):
     def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         return self.jvp_x(x, theta, cotangent)  # ∂v/∂a is symmetric
 
-    def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(tangent, dtype=np.float64)
-
-    def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(cotangent, dtype=np.float64)
-
     def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """``argmax_{a^i} u^i(a^i, a^{-i})``: ``clip((p0 − c^i − π^i − γQ^{-i})/(2γ + k))``."""
         p = self.params
@@ -240,9 +226,6 @@ class CournotGame(IncentiveGame):
     def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         p = self.params
         return -(self.price(x) - p.social_marginal_cost - p.k * x)
-
-    def social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        return np.zeros(self.incentive_set.dim)
 
     def social_optimum(self) -> SocialOptimum:
         """Exact first best ``max_{a ∈ [0, a_max]^n} W(a)``.

@@ -31,9 +31,8 @@ Version history
 from __future__ import annotations
 
 import numpy as np
-from pettingzoo.utils.conversions import parallel_to_aec
 
-from incentive_envs.env import IncentiveParallelEnv
+from incentive_envs.env import IncentiveParallelEnv, env_constructors
 from incentive_envs.oscillators.game import OscillatorGame, OscillatorParams
 
 
@@ -58,7 +57,11 @@ class OscillatorEnv(IncentiveParallelEnv):
     ):
         if params is None:
             params = OscillatorParams.default(
-                n_agents, seed=instance_seed, coupling=coupling, externality=externality, price_bounds=price_bounds
+                n_agents,
+                seed=instance_seed,
+                coupling=coupling,
+                externality=externality,
+                price_bounds=price_bounds,
             )
         super().__init__(
             OscillatorGame(params),
@@ -79,14 +82,5 @@ class OscillatorEnv(IncentiveParallelEnv):
         return np.stack((incentive, min(radius, 1.0) * ones, angle * ones, strategy), axis=1)
 
 
-def parallel_env(**kwargs) -> OscillatorEnv:
-    """The parallel environment; keyword arguments as for :class:`OscillatorEnv`."""
-    return OscillatorEnv(**kwargs)
-
-
-def raw_env(**kwargs):
-    """The AEC environment (``parallel_to_aec`` of :func:`parallel_env`)."""
-    return parallel_to_aec(parallel_env(**kwargs))
-
-
+parallel_env, raw_env = env_constructors(OscillatorEnv)
 env = raw_env

@@ -37,10 +37,15 @@ from incentive_envs.core import (
     FirstBestIncentive,
     IncentiveGame,
     IncentiveSet,
+    OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
     as_finite_array,
+    as_generator,
+    check_bounds_pair,
+    check_positive_int,
     check_scalar,
+    frozen,
 )
 
 NEWTON_TOLERANCE = 1e-13
@@ -77,28 +82,19 @@ class OscillatorParams:
         if np.any(stiffness <= 0):
             raise ValueError(f"stiffness must be > 0, got min {stiffness.min()!r}")
         for name, array in (("stiffness", stiffness), ("natural_phase", phase)):
-            array = array.copy()
-            array.setflags(write=False)
-            object.__setattr__(self, name, array)
+            object.__setattr__(self, name, frozen(array))
         coupling = check_scalar(self.coupling, "coupling", low=0.0)
         externality = check_scalar(self.externality, "externality", low=0.0)
         object.__setattr__(self, "coupling", coupling)
         object.__setattr__(self, "externality", externality)
-        try:
-            low, high = self.price_bounds
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"price_bounds must be a pair (low, high), got {self.price_bounds!r}") from error
-        low, high = check_scalar(low, "price_bounds[0]"), check_scalar(high, "price_bounds[1]")
-        if low > high:
-            raise ValueError(f"price_bounds must satisfy low <= high, got {self.price_bounds!r}")
-        object.__setattr__(self, "price_bounds", (low, high))
+        object.__setattr__(self, "price_bounds", check_bounds_pair(self.price_bounds, "price_bounds"))
         r_min = float(stiffness.min())
         if r_min <= 2 * (2 * coupling + externality):
             raise ValueError(
                 f"stiffness must exceed 2(2·coupling + externality) = {2 * (2 * coupling + externality):g} "
                 f"for a strongly monotone game and a strongly convex social cost, got min {r_min:g}"
             )
-        reach = np.abs(phase) + (coupling + max(abs(low), abs(high))) / stiffness
+        reach = np.abs(phase) + (coupling + max(map(abs, self.price_bounds))) / stiffness
         if reach.max() >= np.pi:
             raise ValueError(
                 f"natural_phase and price_bounds let an equilibrium phase reach {reach.max():.4g} >= π; "
@@ -120,11 +116,10 @@ class OscillatorParams:
         price_bounds: tuple[float, float] = (-2.0, 2.0),
     ) -> OscillatorParams:
         """``r_i ~ U[2, 3]``, ``ω_i ~ U[−1, 1]`` drawn from ``seed``."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        stiffness = rng.uniform(2.0, 3.0, int(n))
-        phase = rng.uniform(-1.0, 1.0, int(n))
+        n = check_positive_int(n, "n")
+        rng = as_generator(seed)
+        stiffness = rng.uniform(2.0, 3.0, n)
+        phase = rng.uniform(-1.0, 1.0, n)
         return cls(stiffness, phase, coupling, externality, price_bounds)
 
 
@@ -134,7 +129,7 @@ def _order_parameter(x: np.ndarray) -> tuple[float, float]:
     return float(np.abs(mean)), float(np.angle(mean))
 
 
-class OscillatorGame(IncentiveGame):
+class OscillatorGame(OwnPriceIncentive, IncentiveGame):
     """The model of the coupled-oscillator game; incentives are linear prices on phases."""
 
     def __init__(self, params: OscillatorParams):
@@ -156,7 +151,9 @@ class OscillatorGame(IncentiveGame):
         """``J_i(x)`` without prices; ``(K/n) Σ_j (1 − cos(x^i − x^j)) = K(1 − R cos(x^i − ψ))``."""
         p = self.params
         radius, angle = _order_parameter(x)
-        return 0.5 * p.stiffness * (x - p.natural_phase) ** 2 + p.coupling * (1.0 - radius * np.cos(x - angle))
+        return 0.5 * p.stiffness * (x - p.natural_phase) ** 2 + p.coupling * (
+            1.0 - radius * np.cos(x - angle)
+        )
 
     def rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return -(self.costs(x) + theta * x)
@@ -189,7 +186,9 @@ class OscillatorGame(IncentiveGame):
             basis = np.stack((np.cos(x), np.sin(x)), axis=1)  # M = D − (w/n) U Uᵀ
             scaled = basis / diagonal[:, None]
             capacitance = np.eye(2) - (weight / p.n) * basis.T @ scaled
-            direction = value / diagonal + scaled @ np.linalg.solve(capacitance, (weight / p.n) * (scaled.T @ value))
+            direction = value / diagonal + scaled @ np.linalg.solve(
+                capacitance, (weight / p.n) * (scaled.T @ value)
+            )
             step = 1.0
             while step > 1e-8 and np.linalg.norm(residual(x - step * direction), np.inf) >= norm:
                 step *= 0.5
@@ -204,12 +203,6 @@ class OscillatorGame(IncentiveGame):
 
     def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         return self.jvp_x(x, theta, cotangent)  # symmetric: a potential game
-
-    def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(tangent, dtype=np.float64)
-
-    def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(cotangent, dtype=np.float64)
 
     def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Each agent's exact best response: the root of
@@ -253,9 +246,6 @@ class OscillatorGame(IncentiveGame):
     def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         p = self.params
         return self._coupled_gradient(x, 2 * p.coupling + p.externality)
-
-    def social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        return np.zeros(self.incentive_set.dim)
 
     def social_optimum(self) -> SocialOptimum:
         """The unique minimiser of the strongly convex Φ: Newton on ``∇Φ = 0``."""
