@@ -112,7 +112,6 @@ def play_env(
     _, infos = env.reset(seed=seed, options=options)
     agents = list(env.agents)
     x = np.concatenate([np.asarray(infos[agent]["strategy"], dtype=np.float64) for agent in agents])
-    slices = base.game.strategy_set.agent_slices
     k = 0
     while env.agents:
         missing = [agent for agent in agents if learner.feedback not in infos[agent]]
@@ -122,6 +121,6 @@ def play_env(
             [np.asarray(infos[agent][learner.feedback], dtype=np.float64) for agent in agents]
         )
         x = learner.step(x, k, feedback)
-        _, rewards, _, _, infos = env.step({agent: x[block] for agent, block in zip(agents, slices)})
+        _, rewards, _, _, infos = env.step(base.actions_from_strategy(x))
         k += 1
         yield x, rewards

@@ -4,7 +4,8 @@
 ``pettingzoo.ParallelEnv``. Subclasses (one per game, beside the game's math) only say
 what an agent observes. The common mechanics are:
 
-* actions are the agents' strategies (Box spaces matching the game's strategy set);
+* actions are the agents' strategies (Box spaces matching the game's strategy set; on
+  simplices, non-negative weights divided by their sum, all-zero weights meaning uniform);
   malformed actions (missing agent, wrong shape, NaN/inf, outside the set) raise
   ``ValueError`` — nothing is silently clipped;
 * rewards are ``game.rewards(x, θ)``, i.e. include the planner's incentives;
@@ -157,6 +158,11 @@ class IncentiveParallelEnv(ParallelEnv):
         """The joint strategy of the last round (or the initial profile after ``reset``)."""
         return self._strategy.copy()
 
+    def actions_from_strategy(self, strategy: np.ndarray) -> dict:
+        """The action dict that plays the flat joint ``strategy`` (each agent's block)."""
+        strategy = np.asarray(strategy, dtype=np.float64)
+        return {agent: strategy[block] for agent, block in zip(self.possible_agents, self._slices)}
+
     # -- the PettingZoo API ----------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Start an episode.
@@ -230,14 +236,10 @@ class IncentiveParallelEnv(ParallelEnv):
                 f"[{float(low[outside[0]])!r}, {float(high[outside[0]])!r}]"
             )
         joint = np.clip(joint, low, high)  # removes only the float32 rounding slack above
-        if self.game.strategy_set.kind == "simplex":
-            sums = self.game.strategy_set.block_sum(joint)
-            if np.any(sums <= 0):
-                agent = self.possible_agents[int(np.argmax(sums <= 0))]
-                raise ValueError(
-                    f"actions[{agent!r}] must have a positive sum to be normalised onto the simplex"
-                )
-            joint = joint / np.repeat(sums, self.game.strategy_set.agent_sizes)
+        if self.game.strategy_set.kind == "simplex":  # weights -> shares; all-zero weights -> uniform
+            strategy_set = self.game.strategy_set
+            sums = np.repeat(strategy_set.block_sum(joint), strategy_set.agent_sizes)
+            joint = np.where(sums > 0, joint / np.where(sums > 0, sums, 1.0), strategy_set.uniform_point())
         return joint
 
     def _observation_dict(self) -> dict:

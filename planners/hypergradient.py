@@ -47,11 +47,14 @@ class KrylovSolver:
         Relative residual tolerance.
     maxiter : int or None
         Iteration cap (``None``: scipy's default).
+    restart : int
+        GMRES restart length (larger: more memory, more robust on non-normal systems).
     """
 
     method: str = "gmres"
     rtol: float = 1e-10
     maxiter: int | None = None
+    restart: int = 50
 
     def __post_init__(self) -> None:
         if self.method not in ("gmres", "cg", "bicgstab"):
@@ -64,7 +67,7 @@ class KrylovSolver:
         routine = {"gmres": sla.gmres, "cg": sla.cg, "bicgstab": sla.bicgstab}[self.method]
         kwargs = {"rtol": self.rtol, "atol": 0.0, "maxiter": self.maxiter}
         if self.method == "gmres":
-            kwargs["restart"] = min(size, 50)
+            kwargs["restart"] = min(size, self.restart)
         solution, info = routine(operator, b, **kwargs)
         if info != 0:
             residual = np.linalg.norm(matvec(solution) - b) / max(np.linalg.norm(b), 1e-300)

@@ -1,0 +1,174 @@
+"""``congestion_v0``: route choice on a road network with planner-set link tolls.
+
+=====================  ==================================================================
+Agents                 ``od_0 … od_{m-1}``: one per origin–destination pair (a population)
+Action space           ``Box(0, 1, (k,), float32)`` for every agent (``k = paths_per_od``):
+                       weights over the OD pair's paths, normalised onto the simplex
+Observation space      ``Box(3k,)``: ``[path travel times, path tolls, own path shares]``
+State space            ``Box(P + T,)``: all path shares, then the ``T`` tolls
+Parameters             ``network, eta, paths_per_od, tolled_links, toll_bounds,
+                       max_cycles, feedback_noise_std, incentive, render_mode``
+=====================  ==================================================================
+
+One round is one day of the nonatomic routing game of paper Example 3.2 / SPEC G2: every OD
+pair splits its demand over its (up to ``k``) shortest free-flow paths, link flows and BPR
+travel times follow, and the OD pair's reward is minus its mean path cost including tolls and
+the bounded-rationality term ``η (log q + 1)`` (see
+:class:`~incentive_envs.routing.game.RoutingGame`, available as ``env.game`` with the full
+model: logit equilibrium, path-restricted system optimum, Jacobian products).
+
+Actions
+-------
+Every agent has the same action space so that SuperSuit can vectorise the env. An action is
+a vector of non-negative weights; the env divides an OD pair's weights on its own paths by
+their sum (all-zero weights mean a uniform split). OD pairs with fewer than ``k`` paths ignore the trailing
+entries (they must still lie in ``[0, 1]``); observations are zero there. Malformed actions
+raise ``ValueError``.
+
+Incentives
+----------
+The planner's incentive is the vector of tolls on ``tolled_links`` (time units, within
+``toll_bounds``), set between rounds with ``env.set_incentive(θ)`` or at
+``reset(options={"incentive": θ})``. The planner's cost is the total system travel time.
+``infos[od]["gradient"]`` is minus the path costs ``−c`` (the payoff vector of the
+population; plus ``N(0, feedback_noise_std²)`` noise) on the OD pair's own paths.
+
+Networks
+--------
+``network`` is a :class:`~incentive_envs.routing.network.Network` or a name: ``"sioux_falls"``
+(the default when the ``aequilibrae`` wheel or a cached download is available; tolls on the
+paper's 20 links unless ``tolled_links`` says otherwise), ``"braess"`` (the fallback) or
+``"pigou"``.
+
+Version history
+---------------
+* v0: initial release.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from incentive_envs.core import as_finite_array, check_positive_int
+from incentive_envs.env import ACTION_TOLERANCE, IncentiveParallelEnv, env_constructors
+from incentive_envs.routing.game import DEFAULT_PATHS_PER_OD, RoutingGame
+from incentive_envs.routing.network import (
+    SIOUX_FALLS_TOLLED_LINKS,
+    Network,
+    aequilibrae_sioux_falls_zip,
+    braess,
+    pigou,
+    sioux_falls,
+)
+
+
+def default_network() -> Network:
+    """Sioux Falls from the ``aequilibrae`` wheel if installed, else Braess's network."""
+    return sioux_falls("aequilibrae") if aequilibrae_sioux_falls_zip() is not None else braess()
+
+
+def resolve_network(network) -> Network:
+    """A :class:`Network` from a network or one of the names ``sioux_falls``, ``braess``, ``pigou``."""
+    if network is None:
+        return default_network()
+    if isinstance(network, Network):
+        return network
+    builders = {"sioux_falls": sioux_falls, "braess": braess, "pigou": pigou}
+    if network not in builders:
+        raise ValueError(f"network must be a Network or one of {sorted(builders)}, got {network!r}")
+    return builders[network]()
+
+
+class CongestionEnv(IncentiveParallelEnv):
+    """The ``congestion_v0`` parallel environment (see the module docstring)."""
+
+    metadata = {"render_modes": ["ansi"], "name": "congestion_v0", "is_parallelizable": True}
+
+    def __init__(
+        self,
+        network: Network | str | None = None,
+        eta: float = 1.0,
+        *,
+        paths_per_od: int = DEFAULT_PATHS_PER_OD,
+        tolled_links=None,
+        toll_bounds: tuple[float, float] = (0.0, 10.0),
+        max_cycles: int = 100,
+        feedback_noise_std: float = 0.0,
+        incentive=None,
+        render_mode: str | None = None,
+    ):
+        network = resolve_network(network)
+        if tolled_links is None and network.name == "sioux_falls":
+            tolled_links = SIOUX_FALLS_TOLLED_LINKS
+        self.paths_per_od = check_positive_int(paths_per_od, "paths_per_od")
+        game = RoutingGame(network, eta, tolled_links, toll_bounds, paths_per_od=self.paths_per_od)
+        sizes = np.asarray(game.strategy_set.agent_sizes)
+        # Where each OD pair's paths sit in its padded k-vector.
+        self._padded_index = np.concatenate(
+            [i * self.paths_per_od + np.arange(size) for i, size in enumerate(sizes)]
+        )
+        self._toll_high = float(game.incentive_set.upper.max()) * network.n_links
+        super().__init__(
+            game,
+            "od",
+            max_cycles=max_cycles,
+            feedback_noise_std=feedback_noise_std,
+            incentive=incentive,
+            render_mode=render_mode,
+        )
+
+    def _make_action_space(self, block: slice):
+        from gymnasium import spaces
+
+        return spaces.Box(0.0, 1.0, (self.paths_per_od,), dtype=np.float32)
+
+    def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        k = self.paths_per_od
+        low = np.zeros(3 * k)
+        high = np.concatenate((np.full(k, np.inf), np.full(k, self._toll_high), np.ones(k)))
+        return low, high
+
+    def _padded(self, values: np.ndarray) -> np.ndarray:
+        padded = np.zeros(self.game.n_agents * self.paths_per_od)
+        padded[self._padded_index] = values
+        return padded.reshape(self.game.n_agents, self.paths_per_od)
+
+    def _observations(self, strategy: np.ndarray, incentive: np.ndarray) -> np.ndarray:
+        game = self.game
+        travel = game._incidence_t @ game.network.link_cost(game.link_flow(strategy))
+        tolls = game._incidence_t @ game.link_tolls(incentive)
+        return np.concatenate((self._padded(travel), self._padded(tolls), self._padded(strategy)), axis=1)
+
+    def actions_from_strategy(self, strategy: np.ndarray) -> dict:
+        """The action dict that plays the flat joint ``strategy`` (padded to ``k`` per agent)."""
+        padded = self._padded(np.asarray(strategy, dtype=np.float64))
+        return dict(zip(self.possible_agents, padded))
+
+    def _joint_action(self, actions: dict) -> np.ndarray:
+        if not isinstance(actions, dict):
+            raise ValueError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
+        trimmed = {}
+        for agent, action in actions.items():
+            if agent not in self._agent_index:
+                trimmed[agent] = action  # reported by the base class
+                continue
+            action = as_finite_array(action, f"actions[{agent!r}]", (self.paths_per_od,))
+            outside = np.flatnonzero((action < -ACTION_TOLERANCE) | (action > 1.0 + ACTION_TOLERANCE))
+            if outside.size:
+                raise ValueError(
+                    f"actions[{agent!r}] = {float(action[outside[0]])!r} is outside the action space [0, 1]"
+                )
+            block = self._slices[self._agent_index[agent]]
+            trimmed[agent] = action[: block.stop - block.start]
+        return super()._joint_action(trimmed)
+
+    def render(self):
+        text = super().render()
+        if text is None:
+            return None
+        flow = self.game.link_flow(self._strategy)
+        return f"{text}  max v/c {float(np.max(flow / self.game.network.capacity)):.3g}"
+
+
+parallel_env, raw_env = env_constructors(CongestionEnv)
+env = raw_env

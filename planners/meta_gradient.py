@@ -1,0 +1,302 @@
+"""Meta-gradient incentive design (Yang et al. 2021, "Adaptive incentive design with
+multi-agent meta-gradient reinforcement learning") on the Escape Room game ER(N, M).
+
+The designer owns an incentive function ``r_η(s, a) ∈ [0, R_max]^N`` — a small MLP of the
+global state (one-hot positions, ``3N``) and the joint action (one-hot, ``3N``) squashed by
+``R_max · sigmoid`` (:class:`IncentiveFunction`) — paid to every agent at every step on top
+of its environment reward. The followers are :class:`~agents.policy_gradient.PolicyGradientLearners`
+that take one REINFORCE step per batch of episodes. Each iteration of the online
+cross-validation scheme (:meth:`MetaGradientDesigner.train`) is
+
+1. take a batch ``τ`` of ``B`` episodes played by the current policies ``θ``;
+2. every agent takes its learning step on env reward plus incentive,
+   ``θ'(η) = θ + lr ∇_θ J(θ; τ, r_env + r_η)``, kept as a differentiable function of ``η``;
+3. play a fresh validation batch ``τ'`` with ``θ'`` (sampling carries no gradient);
+4. ascend the designer's objective: the score-function surrogate on ``τ'``,
+
+   ``V(η) = (1/B) Σ_b Σ_t log π_{θ'(η)}(a_t | s_t) (G_t^D − β_t) − κ (1/B) Σ_{b,t,i} r_η(s_t, a_t)_i |_τ``
+
+   where ``π`` is the joint policy (the sum of the agents' log-probabilities), ``G_t^D`` the
+   welfare return-to-go on ``τ'`` (the agents' env rewards summed over agents, independent
+   of ``η``), ``β_t`` its mean over the episodes alive at ``t`` and the last term the
+   incentive paid on ``τ``, priced at ``κ`` = ``cost_weight`` and differentiated directly;
+   ``∇_η V`` flows through ``θ'(η)`` (:func:`meta_gradient`) and feeds an Adam step;
+5. the agents keep ``θ'`` (detached) and ``τ'`` is the next iteration's ``τ``.
+
+Reusing ``τ'`` as the next training batch is sound (it was played by exactly the policies
+that train on it next) and halves the number of episodes: every iteration plays ``B``
+episodes and takes one follower step, like the selfish baseline. Every batch's incentive
+bill thus enters ``V`` exactly once, as the cost term of the iteration that trains on it;
+the score-function part only scores welfare, so ``V`` is a plain function of ``η`` for
+fixed rollouts and ``∇_η V`` is its exact gradient (what the tests check against finite
+differences). What this leaves out is the effect of ``θ'`` on the next batch's bill.
+
+``κ`` defaults to 0.01: small enough not to discourage the lever bonus the agents need
+(a lever pull costs ``−1`` and must be paid more than that), large enough to stop paying
+for actions that need no bonus.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from agents.policy_gradient import Params, PolicyGradientLearners, Rollout, reinforce_surrogate, returns_to_go
+from incentive_envs.core import check_positive_int, check_scalar
+from incentive_envs.escape_room.game import N_POSITIONS
+
+
+class IncentiveFunction(torch.nn.Module):
+    """``r_η(s, a) = R_max · sigmoid(MLP([one-hot s, one-hot a]))``, one output per agent.
+
+    Parameters
+    ----------
+    n_agents : int
+        ``N``.
+    max_incentive : float
+        ``R_max > 0``.
+    hidden : tuple of int
+        Hidden widths (tanh); ``()`` is a logistic-linear function.
+    init_bias : float
+        Initial bias of the output layer: incentives start near ``R_max · sigmoid(init_bias)``.
+    seed : int or torch.Generator
+        Seeds the initial weights (normal, standard deviation ``1/sqrt(fan_in)``).
+    dtype : torch.dtype
+    """
+
+    def __init__(
+        self,
+        n_agents: int,
+        max_incentive: float,
+        *,
+        hidden: tuple[int, ...] = (64,),
+        init_bias: float = 0.0,
+        seed: int | torch.Generator = 0,
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        self.n_agents = check_positive_int(n_agents, "n_agents")
+        self.max_incentive = check_scalar(max_incentive, "max_incentive", low=0.0, low_inclusive=False)
+        init_bias = check_scalar(init_bias, "init_bias")
+        generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+        widths = (
+            2 * N_POSITIONS * self.n_agents,
+            *(check_positive_int(w, "hidden") for w in hidden),
+            n_agents,
+        )
+        layers = [torch.nn.Linear(a, b, dtype=dtype) for a, b in zip(widths[:-1], widths[1:])]
+        with torch.no_grad():
+            for layer in layers:
+                torch.nn.init.normal_(layer.weight, std=layer.in_features**-0.5, generator=generator)
+                layer.bias.zero_()
+            layers[-1].bias.fill_(init_bias)
+        self.layers = torch.nn.ModuleList(layers)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Incentives ``(..., N)`` for inputs ``(..., 6N)`` = ``[one-hot state, one-hot joint action]``."""
+        hidden = inputs
+        for k, layer in enumerate(self.layers):
+            hidden = layer(torch.tanh(hidden) if k else hidden)
+        return self.max_incentive * torch.sigmoid(hidden)
+
+    def rollout_incentives(self, rollout: Rollout) -> torch.Tensor:
+        """The incentive paid to every agent at every played step of ``rollout``, shape
+        (B, T, N); zero after an episode ended."""
+        if rollout.n_agents != self.n_agents:
+            raise ValueError(f"rollout has {rollout.n_agents} agents, the incentive function {self.n_agents}")
+        dtype = self.layers[0].weight.dtype
+        inputs = np.concatenate((rollout.state_features(), rollout.action_features()), axis=-1)
+        alive = torch.as_tensor(rollout.alive, dtype=dtype)[..., None]
+        return alive * self(torch.as_tensor(inputs, dtype=dtype))
+
+
+def _incentivised_update(
+    learners: PolicyGradientLearners, params: Params, incentive_fn: IncentiveFunction, train: Rollout
+) -> tuple[Params, torch.Tensor]:
+    """``θ'(η)`` (with graph) and the incentives ``r_η`` paid on ``train``."""
+    paid = incentive_fn.rollout_incentives(train)
+    rewards = torch.as_tensor(train.env_rewards, dtype=learners.dtype) + paid
+    return learners.updated(params, train, rewards, create_graph=True), paid
+
+
+def _designer_value(
+    learners: PolicyGradientLearners,
+    new_params: Params,
+    validation: Rollout,
+    paid: torch.Tensor,
+    cost_weight: float,
+) -> torch.Tensor:
+    """``V(η)`` of the module docstring from ``θ'(η)`` and the incentives ``paid`` on ``τ``."""
+    welfare = torch.as_tensor(validation.env_rewards, dtype=learners.dtype).sum(-1)
+    joint_log_probs = learners.log_probs(new_params, validation).sum(-1)
+    alive = torch.as_tensor(validation.alive, dtype=learners.dtype)
+    value = reinforce_surrogate(joint_log_probs, returns_to_go(welfare), alive, baseline=True)
+    return value - cost_weight * paid.sum() / paid.shape[0]
+
+
+def meta_objective(
+    learners: PolicyGradientLearners,
+    params: Params,
+    incentive_fn: IncentiveFunction,
+    train: Rollout,
+    validation: Rollout,
+    cost_weight: float = 0.01,
+) -> torch.Tensor:
+    """The designer's validation objective ``V(η)`` (module docstring) for fixed rollouts.
+
+    Parameters
+    ----------
+    learners : PolicyGradientLearners
+        Define the policies and the learning step.
+    params : tuple of Tensor
+        ``θ``, the policies before the step (``τ`` is assumed to be theirs).
+    incentive_fn : IncentiveFunction
+        ``r_η``; ``V`` is a differentiable function of its parameters.
+    train, validation : Rollout
+        ``τ`` (the learners train on it) and ``τ'`` (scored under ``θ'(η)``).
+    cost_weight : float
+        ``κ >= 0``.
+
+    Returns
+    -------
+    Tensor
+        A scalar with a graph to ``incentive_fn.parameters()``.
+    """
+    cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
+    new_params, paid = _incentivised_update(learners, params, incentive_fn, train)
+    return _designer_value(learners, new_params, validation, paid, cost_weight)
+
+
+def meta_gradient(
+    learners: PolicyGradientLearners,
+    params: Params,
+    incentive_fn: IncentiveFunction,
+    train: Rollout,
+    validation: Rollout,
+    cost_weight: float = 0.01,
+) -> tuple[torch.Tensor, ...]:
+    """``∇_η V(η)`` for fixed rollouts, one tensor per ``incentive_fn.parameters()`` entry
+    (arguments as in :func:`meta_objective`)."""
+    value = meta_objective(learners, params, incentive_fn, train, validation, cost_weight)
+    return torch.autograd.grad(value, tuple(incentive_fn.parameters()))
+
+
+class MetaGradientDesigner:
+    """The meta-gradient incentive designer and its followers on ER(N, M).
+
+    Information structure: the designer observes the played episodes (states, joint actions,
+    env rewards) and knows the followers' learning rule (a REINFORCE step with known learning
+    rate), which it differentiates through; it does not know the game's rules.
+
+    Parameters
+    ----------
+    n_agents, threshold : int
+        ``N`` and ``M``.
+    batch_size : int
+        Episodes ``B`` per iteration.
+    learner_lr : float
+        The followers' learning rate.
+    designer_lr : float
+        Adam's learning rate on ``η``.
+    max_incentive : float
+        ``R_max``.
+    cost_weight : float
+        ``κ``, the price of a unit of incentive in the designer's objective.
+    incentive_hidden, policy_hidden : tuple of int
+        Hidden widths of the incentive function and of each policy.
+    init_bias : float
+        Output bias of the incentive function at the start.
+    entropy_coef : float
+        Entropy bonus of the followers.
+    max_steps : int
+        Episode length ``T``.
+    seed : int
+        Seeds the policies, the incentive function (``torch.Generator``) and the sampling
+        (``numpy.random.Generator``).
+
+    Attributes
+    ----------
+    learners : PolicyGradientLearners
+    incentive_fn : IncentiveFunction
+    episodes : int
+        Follower episodes played so far.
+    """
+
+    def __init__(
+        self,
+        n_agents: int,
+        threshold: int,
+        *,
+        batch_size: int = 128,
+        learner_lr: float = 1.0,
+        designer_lr: float = 0.01,
+        max_incentive: float = 3.0,
+        cost_weight: float = 0.01,
+        incentive_hidden: tuple[int, ...] = (64,),
+        policy_hidden: tuple[int, ...] = (),
+        init_bias: float = 0.0,
+        entropy_coef: float = 0.0,
+        max_steps: int = 5,
+        seed: int = 0,
+    ):
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
+        designer_lr = check_scalar(designer_lr, "designer_lr", low=0.0, low_inclusive=False)
+        policy_seed, incentive_seed, sampling_seed = np.random.SeedSequence(seed).generate_state(3)
+        self.learners = PolicyGradientLearners(
+            n_agents,
+            threshold,
+            learner_lr,
+            max_steps=max_steps,
+            hidden=policy_hidden,
+            entropy_coef=entropy_coef,
+            seed=int(policy_seed),
+        )
+        self.incentive_fn = IncentiveFunction(
+            n_agents, max_incentive, hidden=incentive_hidden, init_bias=init_bias, seed=int(incentive_seed)
+        )
+        self.optimizer = torch.optim.Adam(self.incentive_fn.parameters(), lr=designer_lr)
+        self.rng = np.random.default_rng(sampling_seed)
+        self.episodes = 0
+        self._next_batch: Rollout | None = None
+
+    def train(self, iterations: int, progress=None) -> dict[str, np.ndarray]:
+        """Run ``iterations`` iterations (module docstring); may be called again to continue.
+
+        Parameters
+        ----------
+        iterations : int
+        progress : callable, optional
+            Called with no argument after every iteration (e.g. a tqdm ``update``).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Per iteration: ``"welfare"`` and ``"incentive_paid"``, the mean total env reward
+            and incentive of an episode of the batch ``τ`` the followers trained on, and
+            ``"episodes"``, the follower episodes played so far (:attr:`episodes`, which
+            counts the validation batches and the very first batch).
+        """
+        iterations = check_positive_int(iterations, "iterations")
+        learners = self.learners
+        history = {"welfare": [], "incentive_paid": [], "episodes": []}
+        for _ in range(iterations):
+            train = self._next_batch or self._sample(learners.params)
+            new_params, paid = _incentivised_update(learners, learners.params, self.incentive_fn, train)
+            validation = self._sample(tuple(p.detach() for p in new_params))
+            value = _designer_value(learners, new_params, validation, paid, self.cost_weight)
+            self.optimizer.zero_grad()
+            (-value).backward()
+            self.optimizer.step()
+            learners.params = tuple(p.detach() for p in new_params)
+            history["welfare"].append(float(train.welfare().mean()))
+            history["incentive_paid"].append(float(paid.detach().sum()) / train.batch_size)
+            history["episodes"].append(self.episodes)
+            self._next_batch = validation
+            if progress is not None:
+                progress()
+        return {key: np.asarray(value) for key, value in history.items()}
+
+    def _sample(self, params: Params) -> Rollout:
+        self.episodes += self.batch_size
+        return self.learners.sample(self.batch_size, self.rng, params)

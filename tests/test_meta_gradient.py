@@ -1,0 +1,290 @@
+"""Meta-gradient incentive design on Escape Room: the batched rollouts, the REINFORCE step
+against a hand computation, the meta-gradient against central finite differences on fixed
+rollouts, reproducibility, the PPO planner, bad input and a smoke run of
+scripts/escape_room.py."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.policy_gradient import PolicyGradientLearners, replay, returns_to_go, train_without_incentive
+from planners.meta_gradient import IncentiveFunction, MetaGradientDesigner, meta_gradient, meta_objective
+from planners.rl_planner import IncentiveChoiceEnv, RLPlanner
+
+L, S, D = 0, 1, 2  # lever, start, door
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "escape_room.py"
+
+
+def _fixed_rollouts():
+    """ER(2, 1) with T = 3: two training and two validation episodes, actions by hand."""
+    train = replay(
+        np.array(
+            [
+                [[L, D], [S, S], [S, S]],  # escape at once (the trailing actions are ignored)
+                [[S, D], [L, D], [L, S]],  # walk to the closed door, then escape
+            ]
+        ),
+        threshold=1,
+    )
+    validation = replay(
+        np.array(
+            [
+                [[L, S], [L, D], [S, S]],  # open the door, then walk through: -1 + 10
+                [[D, D], [S, S], [L, L]],  # never escape: six moves
+            ]
+        ),
+        threshold=1,
+    )
+    return train, validation
+
+
+def test_replay_applies_the_rules_and_masks_finished_episodes():
+    train, validation = _fixed_rollouts()
+    np.testing.assert_array_equal(train.alive, [[True, False, False], [True, True, False]])
+    np.testing.assert_array_equal(train.env_rewards[0], [[-1, 10], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(train.env_rewards[1], [[0, -1], [-1, 10], [0, 0]])
+    np.testing.assert_array_equal(train.welfare(), [9.0, 8.0])
+    np.testing.assert_array_equal(validation.alive, [[True, True, False], [True, True, True]])
+    np.testing.assert_array_equal(validation.welfare(), [9.0, -6.0])
+    np.testing.assert_array_equal(validation.positions[1, 2], [S, S])
+    returns = returns_to_go(torch.as_tensor(train.env_rewards))
+    np.testing.assert_array_equal(returns[1, :, 1], [9.0, 10.0, 0.0])
+
+
+def _reference_gradient(learners, rollout, rewards, baseline):
+    """REINFORCE gradient of a linear softmax policy, written out with loops."""
+    weight, bias = (p.numpy() for p in learners.params)
+    batch, steps, n_agents = rollout.actions.shape
+    returns = np.zeros_like(rewards)
+    for b in range(batch):
+        for t in reversed(range(steps)):
+            later = returns[b, t + 1] if t + 1 < steps else 0.0
+            returns[b, t] = rollout.alive[b, t] * rewards[b, t] + later
+    advantages = returns.copy()
+    if baseline:
+        for t in range(steps):
+            alive = rollout.alive[:, t]
+            if alive.any():
+                advantages[:, t] -= returns[alive, t].mean(axis=0)
+    grad_weight, grad_bias = np.zeros_like(weight), np.zeros_like(bias)
+    for b in range(batch):
+        for t in range(steps):
+            if not rollout.alive[b, t]:
+                continue
+            x = np.zeros(3 * n_agents + steps)
+            x[3 * np.arange(n_agents) + rollout.positions[b, t]] = 1.0
+            x[3 * n_agents + t] = 1.0
+            for i in range(n_agents):
+                logits = x @ weight[i] + bias[i]
+                pi = np.exp(logits - logits.max())
+                pi /= pi.sum()
+                score = np.eye(3)[rollout.actions[b, t, i]] - pi
+                grad_weight[i] += np.outer(x, score) * advantages[b, t, i] / batch
+                grad_bias[i] += score * advantages[b, t, i] / batch
+    return grad_weight, grad_bias
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_the_learning_step_is_the_hand_computed_reinforce_gradient(baseline):
+    train, _ = _fixed_rollouts()
+    learners = PolicyGradientLearners(
+        2, 1, 0.1, max_steps=3, baseline=baseline, init_scale=0.3, seed=4, dtype=torch.float64
+    )
+    rewards = train.env_rewards + np.array([0.5, 0.0])  # an incentive of 0.5 to agent 0 every step
+    new_weight, new_bias = learners.updated(learners.params, train, torch.as_tensor(rewards))
+    grad_weight, grad_bias = _reference_gradient(learners, train, rewards, baseline)
+    np.testing.assert_allclose(new_weight.numpy(), learners.params[0].numpy() + 0.1 * grad_weight, rtol=1e-12)
+    np.testing.assert_allclose(new_bias.numpy(), learners.params[1].numpy() + 0.1 * grad_bias, rtol=1e-12)
+
+
+def test_uniform_policies_step_by_the_textbook_numbers():
+    # Uniform policies: d log pi(a) / d bias = e_a - 1/3. With a bonus of 0.5 per step,
+    # agent 0's returns are -0.5 (lever, episode 0), 0 (start) and -0.5 (lever, episode 1);
+    # agent 1's are 10, 9 and 10, all at the door. No baseline, B = 2, lr = 1, zero init.
+    train, _ = _fixed_rollouts()
+    learners = PolicyGradientLearners(
+        2, 1, 1.0, max_steps=3, baseline=False, init_scale=0.0, dtype=torch.float64
+    )
+    rewards = torch.as_tensor(train.env_rewards + np.array([0.5, 0.0]))
+    _, bias = learners.updated(learners.params, train, rewards)
+    expected = [[-1 / 3, 1 / 6, 1 / 6], [-29 / 6, -29 / 6, 29 / 3]]
+    np.testing.assert_allclose(bias.numpy(), expected, rtol=1e-12, atol=1e-15)
+
+
+def _meta_setup():
+    train, validation = _fixed_rollouts()
+    learners = PolicyGradientLearners(
+        2, 1, 0.5, max_steps=3, entropy_coef=0.1, init_scale=0.3, seed=1, dtype=torch.float64
+    )
+    incentive_fn = IncentiveFunction(2, 3.0, hidden=(5,), seed=2, dtype=torch.float64)
+    return learners, incentive_fn, train, validation
+
+
+@pytest.mark.parametrize("cost_weight", [0.0, 0.3])
+def test_meta_gradient_matches_central_finite_differences(cost_weight):
+    learners, incentive_fn, train, validation = _meta_setup()
+
+    def value():  # V(eta) at the incentive function's current parameters
+        return meta_objective(learners, learners.params, incentive_fn, train, validation, cost_weight).item()
+
+    gradients = meta_gradient(learners, learners.params, incentive_fn, train, validation, cost_weight)
+    h, nonzero = 1e-6, 0
+    for parameter, gradient in zip(incentive_fn.parameters(), gradients):
+        assert gradient.shape == parameter.shape
+        flat = parameter.data.view(-1)
+        for j in np.random.default_rng(0).choice(flat.numel(), size=min(3, flat.numel()), replace=False):
+            original = flat[j].item()
+            flat[j] = original + h
+            plus = value()
+            flat[j] = original - h
+            minus = value()
+            flat[j] = original
+            estimate = (plus - minus) / (2 * h)
+            np.testing.assert_allclose(gradient.view(-1)[j].item(), estimate, rtol=1e-5, atol=1e-7)
+            nonzero += abs(estimate) > 1e-6
+    assert nonzero >= 4  # the comparison is not between zeros
+
+
+def test_no_graph_through_the_learning_step_without_create_graph_and_incentives_in_range():
+    learners, incentive_fn, train, _ = _meta_setup()
+    paid = incentive_fn.rollout_incentives(train)
+    assert paid.shape == (2, 3, 2) and torch.all(paid[~torch.as_tensor(train.alive)] == 0)
+    assert torch.all((paid >= 0) & (paid <= 3.0))
+    new = learners.updated(learners.params, train, torch.as_tensor(train.env_rewards) + paid)
+    assert not any(p.requires_grad for p in new)
+    graph = learners.updated(
+        learners.params, train, torch.as_tensor(train.env_rewards) + paid, create_graph=True
+    )
+    assert all(p.requires_grad for p in graph)
+
+
+def test_sampling_is_reproducible_and_policies_are_per_agent():
+    learners = PolicyGradientLearners(3, 2, 0.1, hidden=(8,), seed=0)
+    first = learners.sample(64, np.random.default_rng(5))
+    second = learners.sample(64, np.random.default_rng(5))
+    np.testing.assert_array_equal(first.actions, second.actions)
+    assert first.actions.shape == (64, 5, 3) and first.alive[:, 0].all()
+    assert not torch.equal(learners.params[0][0], learners.params[0][1])
+    frequencies = first.action_frequencies()
+    np.testing.assert_allclose(frequencies.sum(axis=1), 1.0)
+
+
+def test_designer_runs_are_reproducible_and_record_their_history():
+    def run(seed):
+        designer = MetaGradientDesigner(2, 1, batch_size=16, seed=seed)
+        return designer.train(4), designer
+
+    first, designer = run(3)
+    second, _ = run(3)
+    other, _ = run(4)
+    for key in ("welfare", "incentive_paid", "episodes"):
+        np.testing.assert_array_equal(first[key], second[key])
+    assert not np.array_equal(first["welfare"], other["welfare"])
+    np.testing.assert_array_equal(first["episodes"], [32, 48, 64, 80])
+    assert designer.train(2)["episodes"].tolist() == [96, 112]
+
+
+def test_rl_planner_learns_online_and_stops_after_the_iterations():
+    planner = RLPlanner(
+        2, 1, batch_size=8, seed=0, ppo_kwargs={"n_steps": 16, "batch_size": 16, "n_epochs": 2}
+    )
+    before = [p.detach().clone() for p in planner.model.policy.parameters()]
+    history = planner.train(20)
+    assert len(history["welfare"]) == 20 and history["episodes"][-1] == 160
+    assert np.asarray(history["bonus"]).shape == (20, 2)
+    assert set(np.unique(history["bonus"])) <= {0.0, 1.0, 2.0, 3.0}
+    assert any(not torch.equal(a, b) for a, b in zip(before, planner.model.policy.parameters()))
+    assert len(planner.train(5)["welfare"]) == 5
+    again = RLPlanner(2, 1, batch_size=8, seed=0, ppo_kwargs={"n_steps": 16, "batch_size": 16, "n_epochs": 2})
+    np.testing.assert_array_equal(again.train(20)["welfare"], history["welfare"])
+
+
+def test_planner_env_pays_the_chosen_lever_bonus():
+    learners = PolicyGradientLearners(2, 1, 0.1, seed=0)
+    env = IncentiveChoiceEnv(learners, 32, bonus_levels=(0.0, 2.0), cost_weight=0.5, horizon=2)
+    observation, _ = env.reset(seed=0)
+    assert observation in env.observation_space
+    observation, reward, terminated, truncated, _ = env.step(np.array([1, 0]))
+    assert observation in env.observation_space and not terminated and not truncated
+    welfare, paid = env.history["welfare"][0], env.history["incentive_paid"][0]
+    assert paid > 0 and reward == pytest.approx((welfare - 0.5 * paid) / 9.0)
+    assert observation[0] > 0 and env.history["bonus"][0] == [2.0, 0.0]  # agent 0's lever frequency
+    assert env.step(np.array([0, 0]))[3]  # truncated at the horizon
+    assert env.history["incentive_paid"][1] == 0.0
+
+
+def test_no_incentive_baseline_history():
+    learners = PolicyGradientLearners(2, 1, 0.1, seed=0)
+    history = train_without_incentive(learners, 3, 8, np.random.default_rng(0))
+    assert history["episodes"].tolist() == [8, 16, 24] and not history["incentive_paid"].any()
+
+
+def _bad_calls():
+    learners, incentive_fn, train, validation = _meta_setup()
+    three_agents = replay(np.ones((1, 3, 3), dtype=np.int64), threshold=1)
+    return {
+        "n_agents": lambda: PolicyGradientLearners(1, 1, 0.1),
+        "threshold": lambda: PolicyGradientLearners(3, 3, 0.1),
+        "learning_rate": lambda: PolicyGradientLearners(2, 1, 0.0),
+        "hidden": lambda: PolicyGradientLearners(2, 1, 0.1, hidden=(0,)),
+        "entropy_coef": lambda: PolicyGradientLearners(2, 1, 0.1, entropy_coef=-1.0),
+        "dtype": lambda: PolicyGradientLearners(2, 1, 0.1, dtype=torch.int64),
+        "rng": lambda: learners.sample(4, 42),
+        "batch_size": lambda: learners.sample(0, np.random.default_rng(0)),
+        "rewards": lambda: learners.objective(learners.params, train, torch.zeros(2, 3, 3)),
+        "rollout": lambda: learners.log_probs(learners.params, "episodes"),
+        "3 agents": lambda: learners.log_probs(learners.params, three_agents),
+        "actions": lambda: replay(np.ones((2, 3, 2)), threshold=1),
+        "max_incentive": lambda: IncentiveFunction(2, 0.0),
+        "incentive function": lambda: incentive_fn.rollout_incentives(three_agents),
+        "cost_weight": lambda: meta_objective(
+            learners, learners.params, incentive_fn, train, validation, -1.0
+        ),
+        "designer_lr": lambda: MetaGradientDesigner(2, 1, designer_lr=0.0),
+        "iterations": lambda: MetaGradientDesigner(2, 1).train(0),
+        "learners": lambda: IncentiveChoiceEnv("followers", 8),
+        "bonus_levels": lambda: IncentiveChoiceEnv(learners, 8, bonus_levels=(-1.0, 1.0)),
+        "horizon": lambda: IncentiveChoiceEnv(learners, 8, horizon=0),
+        "ppo_kwargs": lambda: RLPlanner(2, 1, ppo_kwargs={"seed": 1}),
+    }
+
+
+@pytest.mark.parametrize("name", list(_bad_calls()))
+def test_bad_arguments_raise_value_errors(name):
+    match = name.split()[-1] if name != "3 agents" else "agents"
+    with pytest.raises(ValueError, match=match):
+        _bad_calls()[name]()
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("escape_room_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_core_runs_every_planner_on_a_tiny_configuration(tmp_path):
+    script = _load_script()
+    for planner in script.PLANNERS:
+        history = script.run(planner, 3, 2, seed=0, iterations=6, batch_size=8)
+        summary = script.summarise(history, 3, 2)
+        assert summary["optimum"] == 8.0 and np.isfinite(summary["final_welfare"])
+        assert len(summary["curve"]["welfare"]) == 6
+    with pytest.raises(ValueError, match="planner"):
+        script.run("oracle", 2, 1, seed=0, iterations=1, batch_size=1)
+
+
+def test_script_quick_run_writes_json_and_plot(tmp_path):
+    script = _load_script()
+    result = script.main(
+        ["--json", str(tmp_path / "er.json"), "--plot", str(tmp_path / "er.png"), "--quick", "--seeds", "1"]
+    )
+    saved = json.loads((tmp_path / "er.json").read_text())
+    assert len(saved["runs"]) == 9 == len(result["runs"]) and len(saved["summary"]) == 9
+    run = saved["runs"][0]
+    assert {"env", "planner", "seed", "final_welfare", "optimum", "episodes", "wall_s"} <= set(run)
+    assert (tmp_path / "er.png").stat().st_size > 0
