@@ -24,7 +24,7 @@ Evaluated at the current strategy ``x_k`` instead of ``x*(θ_k)``, this is the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
@@ -49,12 +49,17 @@ class KrylovSolver:
         Iteration cap (``None``: scipy's default).
     restart : int
         GMRES restart length (larger: more memory, more robust on non-normal systems).
+    warm_start : bool
+        Start each solve from the previous solution of the same size (single-loop planners
+        solve a slowly changing system every iteration).
     """
 
     method: str = "gmres"
     rtol: float = 1e-10
     maxiter: int | None = None
     restart: int = 50
+    warm_start: bool = False
+    _previous: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.method not in ("gmres", "cg", "bicgstab"):
@@ -66,6 +71,8 @@ class KrylovSolver:
         operator = sla.LinearOperator((size, size), matvec=matvec, dtype=np.float64)
         routine = {"gmres": sla.gmres, "cg": sla.cg, "bicgstab": sla.bicgstab}[self.method]
         kwargs = {"rtol": self.rtol, "atol": 0.0, "maxiter": self.maxiter}
+        if self.warm_start and size in self._previous:
+            kwargs["x0"] = self._previous[size]
         if self.method == "gmres":
             kwargs["restart"] = min(size, self.restart)
         solution, info = routine(operator, b, **kwargs)
@@ -75,6 +82,8 @@ class KrylovSolver:
                 raise np.linalg.LinAlgError(
                     f"{self.method} did not converge (info={info}, relative residual {residual:.3g})"
                 )
+        if self.warm_start:
+            self._previous[size] = solution
         return solution
 
 

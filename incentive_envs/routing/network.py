@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from incentive_envs.core import as_finite_array, check_positive_int, frozen
+from incentive_envs.io import write_bytes_atomic
 
 
 @dataclass(frozen=True, eq=False)
@@ -491,19 +492,7 @@ def write_tntp(network: Network, net_path: str | os.PathLike, trips_path: str | 
             " ".join(f"{network.destinations[k] + 1} : {float(network.demand[k])!r};" for k in selected)
         )
     for path, lines in ((net_path, net_lines), (trips_path, trips_lines)):
-        _write_text_atomic(Path(path), "\n".join(lines) + "\n")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
 
 
 def content_digest(network: Network) -> str:
@@ -565,7 +554,7 @@ def download_tntp(
         if attempt or not all(path.exists() for path in paths):
             for file, path in zip(files, paths):
                 with urllib.request.urlopen(url + file, timeout=timeout) as response:
-                    _write_bytes_atomic(path, response.read())
+                    write_bytes_atomic(path, response.read())
         network = read_tntp(*paths, name=name)
         if content_digest(network) == expected_digest:
             return network
@@ -574,18 +563,6 @@ def download_tntp(
     raise ValueError(
         f"downloaded {name} from {url} does not match the expected content digest {expected_digest}"
     )
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def aequilibrae_sioux_falls_zip() -> Path | None:
