@@ -8,8 +8,9 @@ import torch
 from stable_baselines3 import PPO
 
 from agents.rl import AgentView, SuperSuitVecEnv, make_vec_env, train_ppo
-from incentive_envs import cournot_v0, escape_room_v0
-from planners import PlannerWrapper, SingleLoopPlanner
+from incentive_envs import aggregative_v0, congestion_v0, cournot_v0, escape_room_v0, oscillators_v0
+from planners import PlannerWrapper, SingleLoopPlanner, ZerothOrderPlanner
+from planners.social_gradient import SocialGradientPlanner
 
 SMALL = {"n_steps": 64, "batch_size": 64, "n_epochs": 2, "device": "cpu"}
 
@@ -151,3 +152,37 @@ def test_bad_arguments_raise_value_errors():
         SuperSuitVecEnv(env).set_options([{}, {}])
     with pytest.raises(ValueError, match="agent"):
         AgentView(env, "agent_9", {})
+
+
+@pytest.mark.parametrize(
+    "make_env, make_planner",
+    [
+        (
+            lambda: cournot_v0.parallel_env(n_firms=3, max_cycles=30),
+            lambda game: SingleLoopPlanner(game, 0.05),
+        ),
+        (
+            lambda: aggregative_v0.parallel_env(n_agents=4, max_cycles=30),
+            lambda game: SocialGradientPlanner(game, 0.02),
+        ),
+        (
+            lambda: oscillators_v0.parallel_env(n_agents=4, max_cycles=30),
+            lambda game: SocialGradientPlanner(game, 0.02),
+        ),
+        (
+            lambda: congestion_v0.parallel_env(network="braess", max_cycles=30),
+            # PPO's actions put exact zeros on paths, where the logit model's implicit gradient
+            # does not exist: a planner that sees only the social cost
+            lambda game: ZerothOrderPlanner(
+                game, np.random.default_rng(0), gain=0.01, perturbation=0.5, probe_steps=2
+            ),
+        ),
+    ],
+    ids=["cournot", "aggregative", "oscillators", "congestion"],
+)
+def test_short_ppo_run_through_the_planner_wrapper_on_every_model_env(make_env, make_planner):
+    base = make_env()
+    wrapper = PlannerWrapper(base, make_planner(base.game), update_every=4)
+    model = train_ppo(wrapper, 64, seed=0, **SMALL)
+    assert model.num_timesteps >= 64
+    assert all(count >= 1 for count in model.env.get_attr("planner_iterations"))

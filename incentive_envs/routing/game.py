@@ -134,12 +134,15 @@ class RoutingGame(IncentiveGame):
         return self._toll_map @ theta
 
     def path_costs(self, q: np.ndarray, theta: np.ndarray, entropy: bool = True) -> np.ndarray:
-        """``c^{ia}(π, q)`` (with ``entropy=False``: travel time plus tolls only)."""
+        """``c^{ia}(π, q)`` (with ``entropy=False``: travel time plus tolls only).
+
+        The logit model has no boundary strategies: at a share of exactly 0 (e.g. an RL
+        policy's action) the entropy term is evaluated at :data:`MIN_SHARE`, a finite but
+        overwhelming incentive to use the path; so are the Jacobian products."""
         flow = self.link_flow(q)
         cost = self._incidence_t @ (self.network.link_cost(flow) + self.link_tolls(theta))
         if entropy:
-            with np.errstate(divide="ignore"):
-                cost = cost + self.eta * (np.log(q) + 1.0)
+            cost = cost + self.eta * (np.log(np.maximum(q, MIN_SHARE)) + 1.0)
         return cost
 
     # -- the agents' side ----------------------------------------------------------------
@@ -155,12 +158,12 @@ class RoutingGame(IncentiveGame):
     def jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
         slope = self.network.link_cost_derivative(self.link_flow(x))
         congestion = self._incidence_t @ (slope * (self._incidence @ (self._path_demand * tangent)))
-        return -(congestion + self.eta * tangent / x)
+        return -(congestion + self.eta * tangent / np.maximum(x, MIN_SHARE))
 
     def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         slope = self.network.link_cost_derivative(self.link_flow(x))
         congestion = self._path_demand * (self._incidence_t @ (slope * (self._incidence @ cotangent)))
-        return -(congestion + self.eta * cotangent / x)
+        return -(congestion + self.eta * cotangent / np.maximum(x, MIN_SHARE))
 
     def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
         return -(self._incidence_t @ (self._toll_map @ tangent))
