@@ -19,7 +19,8 @@ exact implicit hypergradient at exact logit equilibria, :func:`planners.optimal_
 
 A run *fails* when its adjoint solve cannot reach the requested accuracy (the map's Jacobian
 becomes numerically singular as shares approach 0 — the boundary problem the mixing step
-exists to prevent) or an iterate stops being finite; it is recorded with the failing iteration.
+exists to prevent), an iterate stops being finite, or it diverges (optimality gap above
+:data:`DIVERGED`, twice that of the start); it is recorded with the failing iteration.
 
 Both travellers and planner start from the untolled status quo: ``θ_0 = 0`` and the logit
 equilibrium ``x_0 = x*(0)``. ``time_per_iter_ms`` is the wall time of one single-loop
@@ -52,6 +53,8 @@ SETTINGS = {  # powers of (α_k, β_k, ν_k); None: no mixing
     "C": (1.0, 1.0, 1.0),
     "D": (0.5, 2.0 / 7.0, None),
 }
+DIVERGED = 2.0
+"""A run whose optimality gap exceeds this (twice that of the untolled start θ₀ = 0) diverged."""
 COLORS = {"A": "tab:blue", "B": "tab:orange", "C": "tab:green", "D": "tab:red"}
 
 
@@ -115,7 +118,10 @@ def run_once(game, theta_star, x0, setting, seed, args, eval_points):
             optimality[point] = float(np.sum((theta - theta_star) ** 2)) / scale
             equilibrium_gaps[point] = equilibrium_gap(game, equilibrium, x)
             point += 1
-    iterations_done = failure["iteration"] if failure else args.iterations
+            if optimality[point - 1] > DIVERGED:
+                failure = {"iteration": k, "reason": f"diverged: optimality gap {optimality[point - 1]:.3g}"}
+                break
+    iterations_done = failure["iteration"] + 1 if failure else args.iterations
     return {
         "setting": setting,
         "seed": seed,
@@ -226,9 +232,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--noise", type=float, default=1.0, help="std of the Gaussian cost noise (minutes)")
     parser.add_argument("--alpha", type=float, default=3e-4, help="toll step scale α")
     parser.add_argument("--beta", type=float, default=0.1, help="learner step scale β")
-    parser.add_argument("--nu", type=float, default=0.1, help="mixing scale ν")
+    parser.add_argument("--nu", type=float, default=0.02, help="mixing scale ν")
     parser.add_argument("--solver-rtol", type=float, default=1e-6, help="GMRES relative residual")
-    parser.add_argument("--solver-restarts", type=int, default=5, help="GMRES(200) restarts before failing")
+    parser.add_argument("--solver-restarts", type=int, default=3, help="GMRES(200) restarts before failing")
     parser.add_argument("--eval-points", type=int, default=40, help="log-spaced metric evaluations")
     parser.add_argument("--quick", action="store_true", help="2 runs × 60 iterations (smoke test)")
     args = parser.parse_args(argv)
