@@ -82,7 +82,7 @@ class SuperSuitVecEnv(VecEnv):
         Parameters
         ----------
         seed : int, optional
-            In ``[0, 2**32)``; ``None`` draws one from NumPy's global generator, as SB3 does.
+            In ``[0, 2**32)``; ``None`` draws a fresh one from OS entropy.
 
         Returns
         -------
@@ -90,7 +90,7 @@ class SuperSuitVecEnv(VecEnv):
             The seed each sub-env's copy will be reset with.
         """
         if seed is None:
-            seed = int(np.random.randint(0, np.iinfo(np.uint32).max, dtype=np.uint32))
+            seed = int(np.random.default_rng().integers(np.iinfo(np.uint32).max))
         self._next_seed = _check_seed(seed)
         return [self._next_seed + j // self._agents_per_copy for j in range(self.num_envs)]
 

@@ -2,44 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 
-def write_json_atomic(path: str | os.PathLike, payload) -> Path:
-    """Write ``payload`` as JSON so that ``path`` is either the old file or the complete new one."""
+@contextlib.contextmanager
+def _atomic_handle(path: str | os.PathLike, mode: str):
+    """A handle on a temporary file beside ``path`` that replaces ``path`` when the block
+    finishes, and is deleted (leaving ``path`` untouched) if the block raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
+        with os.fdopen(descriptor, mode) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_json_atomic(path: str | os.PathLike, payload) -> Path:
+    """Write ``payload`` as JSON so that ``path`` is either the old file or the complete new one."""
+    with _atomic_handle(path, "w") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+    return Path(path)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` so that ``path`` is either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with _atomic_handle(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
 
 
 def save_figure_atomic(figure, path: str | os.PathLike) -> Path:

@@ -113,18 +113,6 @@ class ShortestPathGraph:
         )
         return link_flow, od_cost
 
-    def shortest_path_tree(self, link_cost: np.ndarray, origin_row: int) -> np.ndarray:
-        """Predecessor *links* of the tree from ``self.origins[origin_row]`` (−1 where none)."""
-        graph, pair_link = self._graph(link_cost)
-        _, predecessor = dijkstra(graph, indices=self._source[origin_row], return_predecessors=True)
-        heads = np.arange(self.n_graph_nodes)
-        valid = predecessor >= 0
-        links = np.full(self.n_graph_nodes, -1)
-        links[valid] = pair_link[
-            np.searchsorted(self._pair_keys, predecessor[valid] * self.n_graph_nodes + heads[valid])
-        ]
-        return links
-
 
 def _tree_depth(predecessor: np.ndarray) -> np.ndarray:
     """Number of links from the root of every node of every shortest-path tree (row), by

@@ -48,6 +48,7 @@ Version history
 from __future__ import annotations
 
 import numpy as np
+from gymnasium import spaces
 
 from incentive_envs.core import as_finite_array, check_positive_int
 from incentive_envs.env import ACTION_TOLERANCE, IncentiveParallelEnv, env_constructors
@@ -118,8 +119,6 @@ class CongestionEnv(IncentiveParallelEnv):
         )
 
     def _make_action_space(self, block: slice):
-        from gymnasium import spaces
-
         return spaces.Box(0.0, 1.0, (self.paths_per_od,), dtype=np.float32)
 
     def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:

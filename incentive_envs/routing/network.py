@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from incentive_envs.core import as_finite_array, check_positive_int, frozen
+from incentive_envs.core import as_finite_array, as_generator, check_positive_int, frozen
 from incentive_envs.io import write_bytes_atomic
 
 
@@ -255,8 +255,6 @@ def grid(
     """A ``rows × cols`` grid with two-way links between neighbours, random BPR parameters
     (``fft ~ U[1, 3]``, ``cap ~ U[0.5, 1.5]``, ``b = 0.15``, ``power = 4``) and demand
     ``demand_scale · U[0.5, 1.5]`` between the four corners (seeded)."""
-    from incentive_envs.core import as_generator
-
     rows, cols = check_positive_int(rows, "rows"), check_positive_int(cols, "cols")
     if rows * cols < 2:
         raise ValueError(f"a grid needs at least two nodes, got rows={rows}, cols={cols}")
