@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from agents.schedules import PowerSchedule, as_schedule
-from incentive_envs.core import StrategySet, check_scalar
+from incentive_envs.core import StrategySet
+from incentive_envs.validation import check_scalar
 
 
 class EuclideanMirrorDescent:

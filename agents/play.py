@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from incentive_envs.core import IncentiveGame, check_scalar
+from incentive_envs.core import IncentiveGame
+from incentive_envs.validation import check_scalar
 
 
 def model_feedback(

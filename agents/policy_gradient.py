@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from incentive_envs.core import check_positive_int, check_scalar
 from incentive_envs.escape_room.game import N_POSITIONS, START, check_params, one_hot, step_batch
+from incentive_envs.validation import check_positive_int, check_scalar
 
 Params = tuple[torch.Tensor, ...]
 """A learner's parameters: per layer a weight ``(N, in, out)`` and a bias ``(N, out)``."""

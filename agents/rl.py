@@ -25,7 +25,7 @@ from pettingzoo import ParallelEnv
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from incentive_envs.core import check_positive_int
+from incentive_envs.validation import check_positive_int
 
 
 def _check_seed(seed, name: str = "seed") -> int:

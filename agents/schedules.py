@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from incentive_envs.core import check_scalar
+from incentive_envs.validation import check_scalar
 
 
 @dataclass(frozen=True)

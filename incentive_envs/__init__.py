@@ -8,12 +8,14 @@ from incentive_envs.aggregative import AggregativeGame, AggregativeParams
 from incentive_envs.core import FirstBestIncentive, IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
 from incentive_envs.cournot import CournotGame, CournotParams
 from incentive_envs.oscillators import OscillatorGame, OscillatorParams
+from incentive_envs.registry import EnvSpec, make, registry, spec
 
 __all__ = [
     "AggregativeGame",
     "AggregativeParams",
     "CournotGame",
     "CournotParams",
+    "EnvSpec",
     "FirstBestIncentive",
     "IncentiveGame",
     "IncentiveSet",
@@ -21,5 +23,8 @@ __all__ = [
     "OscillatorParams",
     "SocialOptimum",
     "StrategySet",
+    "make",
+    "registry",
+    "spec",
 ]
 __version__ = "0.1.0"

@@ -22,82 +22,9 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from incentive_envs.validation import as_finite_array
+
 StrategyKind = Literal["box", "simplex", "unconstrained"]
-
-
-def as_finite_array(value, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Convert ``value`` to a float64 array, raising ``ValueError`` on NaN/inf or a bad shape.
-
-    Parameters
-    ----------
-    value : array_like
-        The input.
-    name : str
-        The argument name quoted in the error message.
-    shape : tuple of int, optional
-        The required shape.
-    """
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be numeric, got {value!r}") from error
-    if shape is not None and array.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        bad = np.flatnonzero(~np.isfinite(array.ravel()))[:5]
-        raise ValueError(f"{name} must be finite, got non-finite entries at flat indices {bad.tolist()}")
-    return array
-
-
-def check_scalar(
-    value,
-    name: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-) -> float:
-    """Validate a finite scalar parameter and return it as ``float``.
-
-    Raises ``ValueError`` naming ``name`` if the value is non-finite or outside
-    ``[low, high]`` (or ``(low, high]`` when ``low_inclusive`` is false).
-    """
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a number, got {value!r}") from error
-    if not np.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (number < low or (not low_inclusive and number == low)):
-        bound = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name} must be {bound} {low}, got {value!r}")
-    if high is not None and number > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}")
-    return number
-
-
-def check_positive_int(value, name: str) -> int:
-    """Validate a positive integer parameter (``bool`` is rejected), raising ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_bounds_pair(value, name: str) -> tuple[float, float]:
-    """Validate a ``(low, high)`` pair of finite numbers with ``low <= high``."""
-    try:
-        low, high = value
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a pair (low, high), got {value!r}") from error
-    low, high = check_scalar(low, f"{name}[0]"), check_scalar(high, f"{name}[1]")
-    if low > high:
-        raise ValueError(f"{name} must satisfy low <= high, got {value!r}")
-    return low, high
-
-
-def as_generator(seed: int | np.random.Generator) -> np.random.Generator:
-    """A ``numpy.random.Generator``: ``seed`` itself if it is one, else ``default_rng(seed)``."""
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def frozen(array) -> np.ndarray:

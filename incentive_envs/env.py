@@ -21,6 +21,7 @@ what an agent observes. The common mechanics are:
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
@@ -28,10 +29,34 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
-from incentive_envs.core import IncentiveGame, as_finite_array, check_positive_int, check_scalar
+from incentive_envs.core import IncentiveGame
+from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
 
 ACTION_TOLERANCE = 1e-6
 """Relative slack accepted on action bounds, so float32 samples of a space are valid."""
+
+MAX_CYCLES = 10**12
+"""Largest accepted ``max_cycles`` (an episode longer than any run is "endless")."""
+
+MAX_AGENTS = 10**7
+"""Largest accepted number of agents of a stage game (checked before anything is allocated)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageGameConfig:
+    """Parameters shared by every stage-game env; each env's config adds its game's own."""
+
+    max_cycles: int = 100
+    """Rounds per episode before truncation."""
+    feedback_noise_std: float = 0.0
+    """Standard deviation of the Gaussian noise added to the gradient feedback in ``infos``
+    (the stochastic environment of the paper, §3), drawn from the seed given to ``reset``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_cycles", check_positive_int(self.max_cycles, "max_cycles", MAX_CYCLES))
+        object.__setattr__(
+            self, "feedback_noise_std", check_scalar(self.feedback_noise_std, "feedback_noise_std", low=0.0)
+        )
 
 
 class IncentiveParallelEnv(ParallelEnv):
@@ -43,25 +68,22 @@ class IncentiveParallelEnv(ParallelEnv):
         The model played each round.
     agent_prefix : str
         Agents are named ``f"{agent_prefix}_{i}"``.
-    max_cycles : int
-        Rounds per episode before truncation.
-    feedback_noise_std : float
-        Standard deviation of the Gaussian noise added to the gradient feedback (the
-        stochastic environment of the paper, §3), drawn from the seed given to ``reset``.
+    config : StageGameConfig
+        The env's parameters (its ``max_cycles`` and ``feedback_noise_std`` are used here).
     incentive : array_like, optional
         Initial incentive; default: the projection of 0 onto the incentive bounds.
-    render_mode : {None, "ansi"}
+    render_mode : {None, "ansi", "human"}
+        ``render()`` returns a text line (``"ansi"``) or prints it (``"human"``).
     """
 
-    metadata = {"render_modes": ["ansi"], "name": "incentive_env", "is_parallelizable": True}
+    metadata = {"render_modes": ["ansi", "human"], "name": "incentive_env", "is_parallelizable": True}
 
     def __init__(
         self,
         game: IncentiveGame,
         agent_prefix: str,
+        config: StageGameConfig,
         *,
-        max_cycles: int = 100,
-        feedback_noise_std: float = 0.0,
         incentive=None,
         render_mode: str | None = None,
     ):
@@ -70,8 +92,9 @@ class IncentiveParallelEnv(ParallelEnv):
                 f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
         self.game = game
-        self.max_cycles = check_positive_int(max_cycles, "max_cycles")
-        self.feedback_noise_std = check_scalar(feedback_noise_std, "feedback_noise_std", low=0.0)
+        self.config = config
+        self.max_cycles = config.max_cycles
+        self.feedback_noise_std = config.feedback_noise_std
         self.render_mode = render_mode
         strategy_set = game.strategy_set
         self._slices = strategy_set.agent_slices
@@ -269,8 +292,11 @@ class IncentiveParallelEnv(ParallelEnv):
         }
 
     def render(self):
-        if self.render_mode is None:
-            return None
+        """``"ansi"``: return a one-line text summary of the last round; ``"human"``: print it."""
+        return render_text(self.render_mode, self._render_text())
+
+    def _render_text(self) -> str:
+        """The summary line; subclasses append game-specific quantities."""
         cost = self.game.social_cost(self._strategy, self._incentive)
         return (
             f"round {self._round}/{self.max_cycles}  social cost {cost:.6g}  "
@@ -279,6 +305,14 @@ class IncentiveParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+def render_text(render_mode: str | None, text: str) -> str | None:
+    """PettingZoo's render modes for a text renderer: ``"ansi"`` returns ``text``, ``"human"``
+    prints it to stdout, ``None`` does nothing."""
+    if render_mode == "human":
+        print(text)
+    return text if render_mode == "ansi" else None
 
 
 def env_constructors(env_class: type[IncentiveParallelEnv]):

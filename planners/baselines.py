@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
-from incentive_envs.core import IncentiveGame, check_positive_int, check_scalar
+from incentive_envs.core import IncentiveGame
+from incentive_envs.validation import check_positive_int, check_scalar
 from planners.base import Planner
 from planners.hypergradient import exact_hypergradient
 

@@ -18,7 +18,8 @@ import numpy as np
 from agents.learners import EuclideanMirrorDescent
 from agents.play import model_feedback
 from agents.schedules import PowerSchedule, as_schedule
-from incentive_envs.core import IncentiveGame, check_positive_int, check_scalar
+from incentive_envs.core import IncentiveGame
+from incentive_envs.validation import check_positive_int, check_scalar
 from planners.base import Planner
 from planners.hypergradient import projected_hypergradient
 

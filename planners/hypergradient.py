@@ -30,7 +30,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as sla
 
-from incentive_envs.core import IncentiveGame, check_scalar
+from incentive_envs.core import IncentiveGame
+from incentive_envs.validation import check_scalar
 
 FREE_SET_TOLERANCE = 1e-12
 

@@ -42,8 +42,8 @@ import numpy as np
 import torch
 
 from agents.policy_gradient import Params, PolicyGradientLearners, Rollout, reinforce_surrogate, returns_to_go
-from incentive_envs.core import check_positive_int, check_scalar
 from incentive_envs.escape_room.game import N_POSITIONS
+from incentive_envs.validation import check_positive_int, check_scalar
 
 
 class IncentiveFunction(torch.nn.Module):

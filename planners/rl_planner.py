@@ -34,8 +34,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.policy_gradient import PolicyGradientLearners
-from incentive_envs.core import as_finite_array, check_positive_int, check_scalar
 from incentive_envs.escape_room.game import LEVER, N_POSITIONS, optimum
+from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
 
 
 class IncentiveChoiceEnv(gymnasium.Env):

@@ -37,8 +37,8 @@ from incentive_envs import (
     OscillatorGame,
     OscillatorParams,
 )
-from incentive_envs.core import check_positive_int, check_scalar
 from incentive_envs.io import save_figure_atomic, write_json_atomic
+from incentive_envs.validation import check_positive_int, check_scalar
 from planners.baselines import NoIncentivePlanner, OraclePlanner, ZerothOrderPlanner
 from planners.double_loop import DoubleLoopPlanner
 from planners.single_loop import SingleLoopPlanner

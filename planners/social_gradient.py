@@ -26,7 +26,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from agents.schedules import PowerSchedule, as_schedule
-from incentive_envs.core import IncentiveGame, IncentiveSet, check_scalar
+from incentive_envs.core import IncentiveGame, IncentiveSet
+from incentive_envs.validation import check_scalar
 from planners.base import Planner
 
 

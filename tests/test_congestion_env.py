@@ -114,7 +114,7 @@ def test_trailing_action_entries_are_ignored():
         (np.array([np.inf, 0.5, 0.5]), r"actions\['od_0'\] must be finite"),
         (np.array([0.5, 0.5]), r"actions\['od_0'\] must have shape \(3,\)"),
         (np.ones((1, 3)), r"actions\['od_0'\] must have shape"),
-        ("left", r"actions\['od_0'\] must be numeric"),
+        ("left", r"actions\['od_0'\] must be real numbers"),
     ],
 )
 def test_invalid_actions_raise_value_errors(action, match):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from incentive_envs.core import IncentiveSet, StrategySet, as_finite_array, check_scalar
+from incentive_envs.core import IncentiveSet, StrategySet
+from incentive_envs.validation import as_finite_array, check_scalar
 
 
 def test_strategy_set_layout():
@@ -55,16 +56,19 @@ def test_incentive_set_validation_names_the_argument():
 
 
 def test_scalar_and_array_helpers():
-    assert check_scalar("2.5", "beta", low=0.0) == 2.5
+    assert check_scalar(np.float32(2.5), "beta", low=0.0) == 2.5
+    for refused in ("2.5", True, 1 + 0j, None):  # no coercion of strings, flags or complex numbers
+        with pytest.raises(ValueError, match="beta must be a real number"):
+            check_scalar(refused, "beta")
     with pytest.raises(ValueError, match="beta must be > 0"):
         check_scalar(0.0, "beta", low=0.0, low_inclusive=False)
     with pytest.raises(ValueError, match="beta must be <= 1"):
         check_scalar(2.0, "beta", high=1.0)
     with pytest.raises(ValueError, match="beta must be finite"):
         check_scalar(np.inf, "beta")
-    with pytest.raises(ValueError, match="beta must be a number"):
+    with pytest.raises(ValueError, match="beta must be a real number"):
         check_scalar("fast", "beta")
-    with pytest.raises(ValueError, match="x must be numeric"):
+    with pytest.raises(ValueError, match="x must be real numbers"):
         as_finite_array(["a"], "x")
     with pytest.raises(ValueError, match=r"flat indices \[1\]"):
         as_finite_array([0.0, np.inf], "x")

@@ -90,11 +90,11 @@ def test_attribute_access_reaches_the_copy_of_each_sub_env():
     assert vec.get_attr("threshold") == [2] * 6 and vec.render_mode is None
     assert len(vec.envs) == 2 and vec.envs[0] is not vec.envs[1]
     vec.env_method("set_incentive", np.full(3, 1.5), indices=[3, 4])
-    vec.set_attr("max_steps", 9, indices=[0])
+    vec.set_attr("max_cycles", 9, indices=[0])
     vec.reset()
     _, rewards, _, _ = vec.step(np.ones(6, dtype=np.int64))
     np.testing.assert_array_equal(rewards, [0, 0, 0, 1.5, 1.5, 1.5])
-    assert vec.get_attr("max_steps") == [9, 9, 9, 5, 5, 5]
+    assert vec.get_attr("max_cycles") == [9, 9, 9, 5, 5, 5]
     assert vec.env_is_wrapped(object) == [False] * 6
     vec.set_options({"incentive": np.full(3, 2.0)})
     vec.reset()

@@ -5,9 +5,9 @@ Agents                 ``agent_0 … agent_{n-1}`` (default n = 100)
 Action space           ``Box(0, x̄_i, (1,), float32)``: the agent's action this round
 Observation space      ``Box(3,)``: ``[own price p_i, last mean action σ, own last action]``
 State space            ``Box(2n,)``: ``[actions, prices]``
-Parameters             ``n_agents, alpha, beta, kappa, cap, price_bounds, instance_seed,
-                       max_cycles, feedback_noise_std, incentive, render_mode``
-                       (or a ready ``params=AggregativeParams(...)``)
+Parameters             :class:`AggregativeConfig`: ``n_agents, alpha, beta, kappa, cap,
+                       price_bounds, instance_seed, max_cycles, feedback_noise_std``;
+                       plus ``incentive, render_mode``
 =====================  ==================================================================
 
 Each round every agent picks ``x^i`` and pays ``J_i(x) + p_i x^i`` with
@@ -32,50 +32,73 @@ Version history
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from incentive_envs.aggregative.game import AggregativeGame, AggregativeParams
-from incentive_envs.env import IncentiveParallelEnv, env_constructors
+from incentive_envs.env import MAX_AGENTS, IncentiveParallelEnv, StageGameConfig, env_constructors
+from incentive_envs.validation import build_config, check_positive_int, check_seed
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregativeConfig(StageGameConfig):
+    """Parameters of ``aggregative_v0`` (defaults: the instance of the module docstring)."""
+
+    n_agents: int = 100
+    """Number of agents ``n``."""
+    alpha: float = 1.0
+    """Congestion intercept ``α``."""
+    beta: float = 1.0
+    """Congestion slope ``β >= 0`` of the mean action."""
+    kappa: float = 2.0
+    """Externality weight ``κ >= 0`` in the social cost."""
+    cap: float = 10.0
+    """Every agent's action cap ``x̄_i > 0``."""
+    price_bounds: tuple[float, float] = (-20.0, 20.0)
+    """Bounds of every price ``p_i``."""
+    instance_seed: int = 0
+    """Seed of ``q_i ~ U[1, 2]`` and ``b_i ~ U[5, 10]`` (the game instance)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "n_agents", check_positive_int(self.n_agents, "n_agents", MAX_AGENTS))
+        object.__setattr__(self, "instance_seed", check_seed(self.instance_seed, "instance_seed"))
+
+
+def aggregative_game(config: AggregativeConfig) -> AggregativeGame:
+    """The model of the game ``config`` describes."""
+    return AggregativeGame(
+        AggregativeParams.default(
+            config.n_agents,
+            seed=config.instance_seed,
+            alpha=config.alpha,
+            beta=config.beta,
+            kappa=config.kappa,
+            cap=config.cap,
+            price_bounds=config.price_bounds,
+        )
+    )
 
 
 class AggregativeEnv(IncentiveParallelEnv):
-    """The ``aggregative_v0`` parallel environment (see the module docstring)."""
+    """The ``aggregative_v0`` parallel environment (see the module docstring).
 
-    metadata = {"render_modes": ["ansi"], "name": "aggregative_v0", "is_parallelizable": True}
+    Parameters
+    ----------
+    incentive : array_like, optional
+        Initial prices; default 0.
+    render_mode : {None, "ansi", "human"}
+    **params
+        The fields of :class:`AggregativeConfig`.
+    """
 
-    def __init__(
-        self,
-        n_agents: int = 100,
-        *,
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        kappa: float = 2.0,
-        cap: float = 10.0,
-        price_bounds: tuple[float, float] = (-20.0, 20.0),
-        instance_seed: int = 0,
-        params: AggregativeParams | None = None,
-        max_cycles: int = 100,
-        feedback_noise_std: float = 0.0,
-        incentive=None,
-        render_mode: str | None = None,
-    ):
-        if params is None:
-            params = AggregativeParams.default(
-                n_agents,
-                seed=instance_seed,
-                alpha=alpha,
-                beta=beta,
-                kappa=kappa,
-                cap=cap,
-                price_bounds=price_bounds,
-            )
+    metadata = {"render_modes": ["ansi", "human"], "name": "aggregative_v0", "is_parallelizable": True}
+
+    def __init__(self, *, incentive=None, render_mode: str | None = None, **params):
+        config = build_config(AggregativeConfig, params, "aggregative_v0")
         super().__init__(
-            AggregativeGame(params),
-            "agent",
-            max_cycles=max_cycles,
-            feedback_noise_std=feedback_noise_std,
-            incentive=incentive,
-            render_mode=render_mode,
+            aggregative_game(config), "agent", config, incentive=incentive, render_mode=render_mode
         )
 
     def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:

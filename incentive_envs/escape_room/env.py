@@ -6,16 +6,16 @@ Action space           ``Discrete(3)``: the target position (0 lever, 1 start, 2
 Observation space      ``Box(0, ·, (3N + 1,), float32)``: ``[one-hot positions of agents
                        0 … N−1 (agent i at [3i, 3i+3)), own incentive last paid]``
 State space            ``Box(0, 1, (3N,), float32)``: the one-hot positions
-Parameters             ``n_agents, threshold, max_steps, max_incentive, incentive,
-                       render_mode``
+Parameters             :class:`EscapeRoomConfig`: ``n_agents, threshold, max_cycles,
+                       max_incentive``; plus ``incentive, render_mode``
 =====================  ==================================================================
 
 All agents start at position 1. The rules — the door opens when at least ``M`` agents
 pick the lever, ``+10`` for picking the open door, ``0`` for staying put, ``−1`` for any
 other move, the episode ends when someone walks through the open door — are those of
 :mod:`incentive_envs.escape_room.game`, whose :func:`~incentive_envs.escape_room.game.step_batch`
-this env steps through. A step that both ends the game and reaches ``max_steps`` reports
-termination only; an episode that reaches ``max_steps`` otherwise is truncated.
+this env steps through. A step that both ends the game and reaches ``max_cycles`` reports
+termination only; an episode that reaches ``max_cycles`` otherwise is truncated.
 
 Incentives
 ----------
@@ -29,7 +29,8 @@ The planner adds a non-negative bonus to each agent's reward every step, in
   (int64, shape ``(N,)``); its output is validated each step.
 
 Rewards are environment reward plus incentive; ``infos[agent]`` reports them separately
-(``"env_reward"``, ``"incentive"``) with ``"door_open"``. The env accumulates, per episode,
+(``"env_reward"``, ``"incentive"``) with ``"door_open"`` — at ``reset()`` too (zeros and a
+closed door), so that libraries that build their info spec from ``reset`` see every key. The env accumulates, per episode,
 :attr:`~EscapeRoomEnv.incentive_paid` (all bonuses) and
 :attr:`~EscapeRoomEnv.social_welfare` (all environment rewards), to be compared with
 :func:`~incentive_envs.escape_room.game.optimum`. The last observation entry is the bonus
@@ -39,22 +40,48 @@ The game is deterministic: the ``seed`` of ``reset`` is accepted for API compati
 
 Version history
 ---------------
-* v0: initial release.
+* v0: initial release (the episode length, first called ``max_steps``, is ``max_cycles``).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from incentive_envs.core import as_finite_array, check_positive_int, check_scalar
-from incentive_envs.env import env_constructors
+from incentive_envs.env import MAX_CYCLES, env_constructors, render_text
 from incentive_envs.escape_room.game import N_POSITIONS, START, check_params, one_hot, step_batch
+from incentive_envs.validation import as_finite_array, build_config, check_positive_int, check_scalar
 
 _POSITION_NAMES = ("lever", "start", "door")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscapeRoomConfig:
+    """Parameters of ``escape_room_v0``."""
+
+    n_agents: int = 2
+    """``N >= 2`` agents."""
+    threshold: int = 1
+    """``M``: lever pickers needed to open the door, ``1 <= M <= N − 1``."""
+    max_cycles: int = 5
+    """Steps per episode before truncation."""
+    max_incentive: float = 10.0
+    """``R_max > 0``: the largest per-agent per-step bonus."""
+
+    def __post_init__(self) -> None:
+        n_agents, threshold = check_params(self.n_agents, self.threshold)
+        object.__setattr__(self, "n_agents", n_agents)
+        object.__setattr__(self, "threshold", threshold)
+        object.__setattr__(self, "max_cycles", check_positive_int(self.max_cycles, "max_cycles", MAX_CYCLES))
+        object.__setattr__(
+            self,
+            "max_incentive",
+            check_scalar(self.max_incentive, "max_incentive", low=0.0, low_inclusive=False),
+        )
 
 
 class EscapeRoomEnv(ParallelEnv):
@@ -62,38 +89,24 @@ class EscapeRoomEnv(ParallelEnv):
 
     Parameters
     ----------
-    n_agents : int
-        ``N >= 2``.
-    threshold : int
-        ``M``, lever pickers needed to open the door, ``1 <= M <= N - 1``.
-    max_steps : int
-        Steps per episode before truncation.
-    max_incentive : float
-        ``R_max > 0``: the largest per-agent per-step bonus.
     incentive : array_like or callable, optional
         Initial incentive (see :meth:`set_incentive`); default: no bonus.
-    render_mode : {None, "ansi"}
+    render_mode : {None, "ansi", "human"}
+    **params
+        The fields of :class:`EscapeRoomConfig`.
     """
 
-    metadata = {"render_modes": ["ansi"], "name": "escape_room_v0", "is_parallelizable": True}
+    metadata = {"render_modes": ["ansi", "human"], "name": "escape_room_v0", "is_parallelizable": True}
 
-    def __init__(
-        self,
-        n_agents: int = 2,
-        threshold: int = 1,
-        *,
-        max_steps: int = 5,
-        max_incentive: float = 10.0,
-        incentive=None,
-        render_mode: str | None = None,
-    ):
+    def __init__(self, *, incentive=None, render_mode: str | None = None, **params):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
-        self.n_agents, self.threshold = check_params(n_agents, threshold)
-        self.max_steps = check_positive_int(max_steps, "max_steps")
-        self.max_incentive = check_scalar(max_incentive, "max_incentive", low=0.0, low_inclusive=False)
+        self.config = config = build_config(EscapeRoomConfig, params, "escape_room_v0")
+        self.n_agents, self.threshold = config.n_agents, config.threshold
+        self.max_cycles = config.max_cycles
+        self.max_incentive = config.max_incentive
         self.render_mode = render_mode
         self.possible_agents = [f"agent_{i}" for i in range(self.n_agents)]
         self.agents: list[str] = []
@@ -167,7 +180,8 @@ class EscapeRoomEnv(ParallelEnv):
             self.set_incentive(options["incentive"])
         self._start_episode()
         self.agents = list(self.possible_agents)
-        return self._observation_dict(), {agent: {} for agent in self.agents}
+        zeros = np.zeros(self.n_agents)
+        return self._observation_dict(), self._info_dict(zeros, zeros)
 
     def _start_episode(self) -> None:
         """Every agent at the start, the door closed, the episode's counters at zero."""
@@ -200,18 +214,11 @@ class EscapeRoomEnv(ParallelEnv):
         self.incentive_paid += float(incentive.sum())
         self.social_welfare += float(env_rewards.sum())
         terminated = bool(done[0])
-        truncated = not terminated and self._step >= self.max_steps
+        truncated = not terminated and self._step >= self.max_cycles
         rewards = {
             agent: float(env_rewards[i] + incentive[i]) for i, agent in enumerate(self.possible_agents)
         }
-        infos = {
-            agent: {
-                "env_reward": float(env_rewards[i]),
-                "incentive": float(incentive[i]),
-                "door_open": self._door_open,
-            }
-            for i, agent in enumerate(self.possible_agents)
-        }
+        infos = self._info_dict(env_rewards, incentive)
         terminations = {agent: terminated for agent in self.agents}
         truncations = {agent: truncated for agent in self.agents}
         observations = self._observation_dict()
@@ -238,22 +245,32 @@ class EscapeRoomEnv(ParallelEnv):
             joint[i] = action
         return joint
 
+    def _info_dict(self, env_rewards: np.ndarray, incentive: np.ndarray) -> dict:
+        return {
+            agent: {
+                "env_reward": float(env_rewards[i]),
+                "incentive": float(incentive[i]),
+                "door_open": self._door_open,
+            }
+            for i, agent in enumerate(self.possible_agents)
+        }
+
     def _observation_dict(self) -> dict:
         positions = np.broadcast_to(self.state(), (self.n_agents, N_POSITIONS * self.n_agents))
         observations = np.column_stack((positions, self._last_incentive)).astype(np.float32)
         return dict(zip(self.possible_agents, observations))
 
     def render(self):
-        if self.render_mode is None:
-            return None
+        """``"ansi"``: return a one-line text picture of the room; ``"human"``: print it."""
         where = "  ".join(
             f"{agent}@{_POSITION_NAMES[position]}"
             for agent, position in zip(self.possible_agents, self._positions)
         )
         door = "open" if self._door_open else "closed"
-        return (
-            f"step {self._step}/{self.max_steps}  door {door}  {where}  "
-            f"welfare {self.social_welfare:.6g}  incentive paid {self.incentive_paid:.6g}"
+        return render_text(
+            self.render_mode,
+            f"step {self._step}/{self.max_cycles}  door {door}  {where}  "
+            f"welfare {self.social_welfare:.6g}  incentive paid {self.incentive_paid:.6g}",
         )
 
     def close(self) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from incentive_envs.validation import check_int
+
 LEVER, START, DOOR = 0, 1, 2
 """The three positions; an action is the target position."""
 
@@ -29,8 +31,13 @@ MOVE_COST = 1.0
 """Cost of a move that does not earn the door reward."""
 
 
+MAX_AGENTS = 10_000
+"""Largest accepted ``N`` (one-hot states have ``3N`` entries per agent: ``O(N²)`` memory)."""
+
+
 def check_params(n_agents, threshold) -> tuple[int, int]:
-    """Validate ``(N, M)``: integers (``bool`` rejected) with ``N >= 2`` and ``1 <= M <= N - 1``.
+    """Validate ``(N, M)``: integers (``bool`` rejected) with ``2 <= N <= MAX_AGENTS`` and
+    ``1 <= M <= N - 1``.
 
     Returns
     -------
@@ -42,16 +49,15 @@ def check_params(n_agents, threshold) -> tuple[int, int]:
     ValueError
         Naming the offending argument and its value.
     """
-    for name, value in (("n_agents", n_agents), ("threshold", threshold)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
+    n_agents = check_int(n_agents, "n_agents", high=MAX_AGENTS)
+    threshold = check_int(threshold, "threshold")
     if n_agents < 2:
         raise ValueError(f"n_agents must be >= 2 (the door needs M >= 1 lever pullers), got {n_agents!r}")
     if not 1 <= threshold <= n_agents - 1:
         raise ValueError(
             f"threshold must satisfy 1 <= threshold <= n_agents - 1 = {n_agents - 1}, got {threshold!r}"
         )
-    return int(n_agents), int(threshold)
+    return n_agents, threshold
 
 
 def optimum(n_agents: int, threshold: int) -> float:

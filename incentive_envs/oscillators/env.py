@@ -5,9 +5,9 @@ Agents                 ``oscillator_0 … oscillator_{n-1}`` (default n = 100)
 Action space           ``Box(−π, π, (1,), float32)``: the agent's phase this round
 Observation space      ``Box(4,)``: ``[own price, order parameter R, mean phase ψ, own phase]``
 State space            ``Box(2n,)``: ``[phases, prices]``
-Parameters             ``n_agents, coupling, externality, price_bounds, instance_seed,
-                       max_cycles, feedback_noise_std, incentive, render_mode``
-                       (or a ready ``params=OscillatorParams(...)``)
+Parameters             :class:`OscillatorsConfig`: ``n_agents, coupling, externality,
+                       price_bounds, instance_seed, max_cycles, feedback_noise_std``;
+                       plus ``incentive, render_mode``
 =====================  ==================================================================
 
 Each round agent ``i`` picks a phase and pays ``½ r_i (x^i − ω_i)² + (K/n) Σ_j (1 − cos(x^i − x^j))
@@ -30,46 +30,67 @@ Version history
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from incentive_envs.env import IncentiveParallelEnv, env_constructors
+from incentive_envs.env import MAX_AGENTS, IncentiveParallelEnv, StageGameConfig, env_constructors
 from incentive_envs.oscillators.game import OscillatorGame, OscillatorParams
+from incentive_envs.validation import build_config, check_positive_int, check_seed
+
+
+@dataclass(frozen=True, kw_only=True)
+class OscillatorsConfig(StageGameConfig):
+    """Parameters of ``oscillators_v0`` (defaults: the instance of the module docstring)."""
+
+    n_agents: int = 100
+    """Number of oscillators ``n``."""
+    coupling: float = 0.2
+    """The agents' own coupling ``K >= 0``."""
+    externality: float = 0.4
+    """Synchronisation externality ``κ >= 0`` in the social cost."""
+    price_bounds: tuple[float, float] = (-2.0, 2.0)
+    """Bounds of every price ``p_i``."""
+    instance_seed: int = 0
+    """Seed of ``r_i ~ U[2, 3]`` and ``ω_i ~ U[−1, 1]`` (the game instance)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "n_agents", check_positive_int(self.n_agents, "n_agents", MAX_AGENTS))
+        object.__setattr__(self, "instance_seed", check_seed(self.instance_seed, "instance_seed"))
+
+
+def oscillator_game(config: OscillatorsConfig) -> OscillatorGame:
+    """The model of the game ``config`` describes."""
+    return OscillatorGame(
+        OscillatorParams.default(
+            config.n_agents,
+            seed=config.instance_seed,
+            coupling=config.coupling,
+            externality=config.externality,
+            price_bounds=config.price_bounds,
+        )
+    )
 
 
 class OscillatorEnv(IncentiveParallelEnv):
-    """The ``oscillators_v0`` parallel environment (see the module docstring)."""
+    """The ``oscillators_v0`` parallel environment (see the module docstring).
 
-    metadata = {"render_modes": ["ansi"], "name": "oscillators_v0", "is_parallelizable": True}
+    Parameters
+    ----------
+    incentive : array_like, optional
+        Initial prices; default 0.
+    render_mode : {None, "ansi", "human"}
+    **params
+        The fields of :class:`OscillatorsConfig`.
+    """
 
-    def __init__(
-        self,
-        n_agents: int = 100,
-        *,
-        coupling: float = 0.2,
-        externality: float = 0.4,
-        price_bounds: tuple[float, float] = (-2.0, 2.0),
-        instance_seed: int = 0,
-        params: OscillatorParams | None = None,
-        max_cycles: int = 100,
-        feedback_noise_std: float = 0.0,
-        incentive=None,
-        render_mode: str | None = None,
-    ):
-        if params is None:
-            params = OscillatorParams.default(
-                n_agents,
-                seed=instance_seed,
-                coupling=coupling,
-                externality=externality,
-                price_bounds=price_bounds,
-            )
+    metadata = {"render_modes": ["ansi", "human"], "name": "oscillators_v0", "is_parallelizable": True}
+
+    def __init__(self, *, incentive=None, render_mode: str | None = None, **params):
+        config = build_config(OscillatorsConfig, params, "oscillators_v0")
         super().__init__(
-            OscillatorGame(params),
-            "oscillator",
-            max_cycles=max_cycles,
-            feedback_noise_std=feedback_noise_std,
-            incentive=incentive,
-            render_mode=render_mode,
+            oscillator_game(config), "oscillator", config, incentive=incentive, render_mode=render_mode
         )
 
     def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:

@@ -40,12 +40,14 @@ from incentive_envs.core import (
     OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
+    frozen,
+)
+from incentive_envs.validation import (
     as_finite_array,
     as_generator,
     check_bounds_pair,
     check_positive_int,
     check_scalar,
-    frozen,
 )
 
 NEWTON_TOLERANCE = 1e-13

@@ -25,8 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from incentive_envs.core import as_finite_array, check_positive_int, check_scalar
 from incentive_envs.routing.network import Network
+from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
 
 
 class ShortestPathGraph:

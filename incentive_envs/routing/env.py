@@ -4,10 +4,12 @@
 Agents                 ``od_0 … od_{m-1}``: one per origin–destination pair (a population)
 Action space           ``Box(0, 1, (k,), float32)`` for every agent (``k = paths_per_od``):
                        weights over the OD pair's paths, normalised onto the simplex
-Observation space      ``Box(3k,)``: ``[path travel times, path tolls, own path shares]``
+Observation space      ``Box(3k,)``: ``[path travel times, path tolls, own path shares]``,
+                       bounded by the travel times with the whole demand on every link
 State space            ``Box(P + T,)``: all path shares, then the ``T`` tolls
-Parameters             ``network, eta, paths_per_od, tolled_links, toll_bounds,
-                       max_cycles, feedback_noise_std, incentive, render_mode``
+Parameters             :class:`CongestionConfig`: ``network, eta, paths_per_od,
+                       tolled_links, toll_bounds, max_cycles, feedback_noise_std``;
+                       plus ``incentive, render_mode``
 =====================  ==================================================================
 
 One round is one day of the nonatomic routing game of paper Example 3.2 / SPEC G2: every OD
@@ -47,11 +49,12 @@ Version history
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from gymnasium import spaces
 
-from incentive_envs.core import as_finite_array, check_positive_int
-from incentive_envs.env import ACTION_TOLERANCE, IncentiveParallelEnv, env_constructors
+from incentive_envs.env import ACTION_TOLERANCE, IncentiveParallelEnv, StageGameConfig, env_constructors
 from incentive_envs.routing.game import DEFAULT_PATHS_PER_OD, RoutingGame
 from incentive_envs.routing.network import (
     SIOUX_FALLS_TOLLED_LINKS,
@@ -61,6 +64,7 @@ from incentive_envs.routing.network import (
     pigou,
     sioux_falls,
 )
+from incentive_envs.validation import as_finite_array, build_config, check_positive_int
 
 
 def default_network() -> Network:
@@ -80,43 +84,73 @@ def resolve_network(network) -> Network:
     return builders[network]()
 
 
+@dataclass(frozen=True, kw_only=True)
+class CongestionConfig(StageGameConfig):
+    """Parameters of ``congestion_v0``."""
+
+    network: Network | str | None = None
+    """A :class:`~incentive_envs.routing.network.Network` or a name (``"sioux_falls"``,
+    ``"braess"``, ``"pigou"``); ``None``: Sioux Falls when it can be read offline, else Braess."""
+    eta: float = 1.0
+    """Bounded-rationality (entropy) weight ``η > 0``, in time units."""
+    paths_per_od: int = DEFAULT_PATHS_PER_OD
+    """``k``: shortest free-flow paths per OD pair."""
+    tolled_links: tuple[int, ...] | None = None
+    """0-based links that carry a toll; ``None``: the paper's 20 links on Sioux Falls, every
+    link elsewhere."""
+    toll_bounds: tuple[float, float] = (0.0, 10.0)
+    """Bounds of every toll, ``0 <= low <= high``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "paths_per_od", check_positive_int(self.paths_per_od, "paths_per_od"))
+        if self.tolled_links is not None and not isinstance(self.tolled_links, tuple):
+            links = as_finite_array(self.tolled_links, "tolled_links")
+            if links.ndim != 1 or np.any(links != np.round(links)):
+                raise ValueError(f"tolled_links must be a list of link indices, got {self.tolled_links!r}")
+            object.__setattr__(self, "tolled_links", tuple(int(link) for link in links))
+
+
+def congestion_game(config: CongestionConfig) -> RoutingGame:
+    """The model of the game ``config`` describes."""
+    network = resolve_network(config.network)
+    tolled_links = config.tolled_links
+    if tolled_links is None and network.name == "sioux_falls":
+        tolled_links = SIOUX_FALLS_TOLLED_LINKS
+    return RoutingGame(
+        network, config.eta, tolled_links, config.toll_bounds, paths_per_od=config.paths_per_od
+    )
+
+
 class CongestionEnv(IncentiveParallelEnv):
-    """The ``congestion_v0`` parallel environment (see the module docstring)."""
+    """The ``congestion_v0`` parallel environment (see the module docstring).
 
-    metadata = {"render_modes": ["ansi"], "name": "congestion_v0", "is_parallelizable": True}
+    Parameters
+    ----------
+    incentive : array_like, optional
+        Initial tolls; default 0.
+    render_mode : {None, "ansi", "human"}
+    **params
+        The fields of :class:`CongestionConfig`.
+    """
 
-    def __init__(
-        self,
-        network: Network | str | None = None,
-        eta: float = 1.0,
-        *,
-        paths_per_od: int = DEFAULT_PATHS_PER_OD,
-        tolled_links=None,
-        toll_bounds: tuple[float, float] = (0.0, 10.0),
-        max_cycles: int = 100,
-        feedback_noise_std: float = 0.0,
-        incentive=None,
-        render_mode: str | None = None,
-    ):
-        network = resolve_network(network)
-        if tolled_links is None and network.name == "sioux_falls":
-            tolled_links = SIOUX_FALLS_TOLLED_LINKS
-        self.paths_per_od = check_positive_int(paths_per_od, "paths_per_od")
-        game = RoutingGame(network, eta, tolled_links, toll_bounds, paths_per_od=self.paths_per_od)
+    metadata = {"render_modes": ["ansi", "human"], "name": "congestion_v0", "is_parallelizable": True}
+
+    def __init__(self, *, incentive=None, render_mode: str | None = None, **params):
+        config = build_config(CongestionConfig, params, "congestion_v0")
+        game = congestion_game(config)
+        self.paths_per_od = config.paths_per_od
         sizes = np.asarray(game.strategy_set.agent_sizes)
         # Where each OD pair's paths sit in its padded k-vector.
         self._padded_index = np.concatenate(
             [i * self.paths_per_od + np.arange(size) for i, size in enumerate(sizes)]
         )
-        self._toll_high = float(game.incentive_set.upper.max()) * network.n_links
-        super().__init__(
-            game,
-            "od",
-            max_cycles=max_cycles,
-            feedback_noise_std=feedback_noise_std,
-            incentive=incentive,
-            render_mode=render_mode,
-        )
+        # Bounds of the path observations: no link carries more than the total demand.
+        network = game.network
+        worst_link_time = network.link_cost(np.full(network.n_links, network.total_demand))
+        self._time_high = float((game._incidence_t @ worst_link_time).max())
+        self._toll_high = float((game._incidence_t @ game.link_tolls(game.incentive_set.upper)).max())
+        super().__init__(game, "od", config, incentive=incentive, render_mode=render_mode)
 
     def _make_action_space(self, block: slice):
         return spaces.Box(0.0, 1.0, (self.paths_per_od,), dtype=np.float32)
@@ -124,7 +158,7 @@ class CongestionEnv(IncentiveParallelEnv):
     def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         k = self.paths_per_od
         low = np.zeros(3 * k)
-        high = np.concatenate((np.full(k, np.inf), np.full(k, self._toll_high), np.ones(k)))
+        high = np.concatenate((np.full(k, self._time_high), np.full(k, self._toll_high), np.ones(k)))
         return low, high
 
     def _padded(self, values: np.ndarray) -> np.ndarray:
@@ -161,10 +195,8 @@ class CongestionEnv(IncentiveParallelEnv):
             trimmed[agent] = action[: block.stop - block.start]
         return super()._joint_action(trimmed)
 
-    def render(self):
-        text = super().render()
-        if text is None:
-            return None
+    def _render_text(self) -> str:
+        text = super()._render_text()
         flow = self.game.link_flow(self._strategy)
         return f"{text}  max v/c {float(np.max(flow / self.game.network.capacity)):.3g}"
 

@@ -30,18 +30,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from incentive_envs.core import (
-    IncentiveGame,
-    IncentiveSet,
-    SocialOptimum,
-    StrategySet,
-    as_finite_array,
-    check_positive_int,
-    check_scalar,
-)
+from incentive_envs.core import IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
 from incentive_envs.routing.assignment import frank_wolfe, link_cost_functions
 from incentive_envs.routing.network import Network
 from incentive_envs.routing.paths import PathSet, k_shortest_paths
+from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
 
 DEFAULT_PATHS_PER_OD = 3
 """Default ``k`` of the k-shortest-path sets (by free-flow time)."""

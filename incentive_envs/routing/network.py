@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from incentive_envs.core import as_finite_array, as_generator, check_positive_int, frozen
+from incentive_envs.core import frozen
 from incentive_envs.io import write_bytes_atomic
+from incentive_envs.validation import as_finite_array, as_generator, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from incentive_envs.core import as_finite_array, check_positive_int
 from incentive_envs.routing.network import Network
+from incentive_envs.validation import as_finite_array, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)
