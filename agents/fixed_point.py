@@ -70,7 +70,8 @@ def projected_map(game: IncentiveGame, x: np.ndarray, theta: np.ndarray, beta: f
 
 def free_coordinates(game: IncentiveGame, x: np.ndarray, theta: np.ndarray, beta: float) -> np.ndarray | None:
     """Box sets: indices where ``Proj_X(x + βv)`` has unit derivative (strictly inside the box
-    after the step); ``None`` when every coordinate is free (unconstrained sets)."""
+    after the step, and not pinned at a payoff kink: ``IncentiveGame._pinned_coordinates``);
+    ``None`` when every coordinate is free (unconstrained sets)."""
     strategy_set = game.strategy_set
     if strategy_set.kind == "unconstrained":
         return None
@@ -80,6 +81,9 @@ def free_coordinates(game: IncentiveGame, x: np.ndarray, theta: np.ndarray, beta
     lower, upper = strategy_set.interior_bounds  # strictly inside, by 1e-12 relative
     free = step > lower
     free &= step < upper
+    pinned = game._pinned_coordinates(x, theta)
+    if pinned is not None:
+        free &= ~pinned
     return free.nonzero()[0]
 
 

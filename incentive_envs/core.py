@@ -371,6 +371,13 @@ class IncentiveGame(abc.ABC):
     def _jacobian_x_structure(self, x: np.ndarray, theta: np.ndarray) -> LowRankJacobian | None:
         return None
 
+    def _pinned_coordinates(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray | None:
+        """Coordinates held in place by a kink of the agents' payoffs (e.g. a worker bunched at
+        a tax-bracket cutoff), which a gradient step does not move and which do not respond
+        to small changes of θ — like coordinates on a bound. Boolean mask, or ``None`` (the
+        default) for games with smooth payoffs."""
+        return None
+
     # -- the agents' side (validated) -----------------------------------------------------
     def rewards(self, x, theta) -> np.ndarray:
         """Each agent's reward ``u^i_θ(x)`` including incentives, shape ``(n_agents,)``."""

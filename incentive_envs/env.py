@@ -35,7 +35,7 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from incentive_envs.core import IncentiveGame
-from incentive_envs.validation import as_finite_array, check_int, check_positive_int, check_scalar
+from incentive_envs.validation import as_finite_array, check_int, check_positive_int, check_scalar, check_seed
 
 FEEDBACK_KINDS = ("gradient", "best_response", "payoffs")
 """The feedback an env can put in ``infos`` (see the module docstring)."""
@@ -234,8 +234,10 @@ class IncentiveParallelEnv(ParallelEnv):
         ``options`` may hold ``"initial_strategy"`` (the profile the first feedback is
         computed at; default: the strategy set's canonical point) and ``"incentive"``.
         """
-        if seed is not None:
-            self.np_random, _ = seeding.np_random(seed)
+        # validate everything first: a refused reset changes nothing
+        seed = None if seed is None else check_seed(seed)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
         options = dict(options or {})
         unknown = set(options) - {"initial_strategy", "incentive"}
         if unknown:  # PettingZoo's own conformance test passes foreign options: warn, don't fail
@@ -243,12 +245,21 @@ class IncentiveParallelEnv(ParallelEnv):
                 f"reset() ignores unknown options {sorted(unknown)}; known: initial_strategy, incentive",
                 stacklevel=2,
             )
-        if "incentive" in options:
-            self.set_incentive(options["incentive"])
-        if "initial_strategy" in options:
-            self._strategy = self.game.validate_strategy(options["initial_strategy"], "initial_strategy")
-        else:
-            self._strategy = self.game.strategy_set.uniform_point()
+        incentive = (
+            self.game.validate_incentive(options["incentive"], "incentive")
+            if "incentive" in options
+            else None
+        )
+        strategy = (
+            self.game.validate_strategy(options["initial_strategy"], "initial_strategy")
+            if "initial_strategy" in options
+            else self.game.strategy_set.uniform_point()
+        )
+        if seed is not None:
+            self.np_random, _ = seeding.np_random(seed)
+        if incentive is not None:
+            self._incentive = incentive
+        self._strategy = strategy
         self._round = 0
         self.agents = list(self.possible_agents)
         return self._observation_dict(), self._info_dict()

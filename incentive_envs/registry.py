@@ -31,6 +31,7 @@ from dataclasses import dataclass, fields
 
 from incentive_envs.aggregative.env import AggregativeConfig, AggregativeEnv, aggregative_game
 from incentive_envs.cournot.env import CournotConfig, CournotEnv, cournot_game
+from incentive_envs.env import StageGameConfig
 from incentive_envs.escape_room.env import EscapeRoomConfig, EscapeRoomEnv
 from incentive_envs.oscillators.env import OscillatorEnv, OscillatorsConfig, oscillator_game
 from incentive_envs.routing.env import CongestionConfig, CongestionEnv, congestion_game
@@ -100,6 +101,20 @@ class EnvSpec:
     def parameters(self) -> dict[str, dict]:
         """Every parameter's type, default and description (from the config's field docstrings)."""
         return config_parameters(self.config)
+
+    @property
+    def env_only_parameters(self) -> frozenset[str]:
+        """Parameters of the env adapter only (rounds per episode, feedback in ``infos``): the
+        experiment engine plays the model directly and refuses them."""
+        if issubclass(self.config, StageGameConfig):
+            return frozenset(field.name for field in fields(StageGameConfig))
+        return frozenset()
+
+    def model_parameters(self) -> dict[str, dict]:
+        """:meth:`parameters` without the env-only ones (what the engine's runs accept)."""
+        return {
+            name: info for name, info in self.parameters().items() if name not in self.env_only_parameters
+        }
 
 
 def config_parameters(config_class) -> dict[str, dict]:

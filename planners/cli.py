@@ -73,15 +73,23 @@ def _parse_value(annotation: str, text: str, name: str):
     raise ValueError(f"parameter {name}={text!r} is not a valid {annotation}")
 
 
-def parse_params(pairs: list[str], owners: dict[str, type]) -> dict[str, dict]:
+def parse_params(
+    pairs: list[str], owners: dict[str, type], excluded: dict[str, frozenset] | None = None
+) -> dict[str, dict]:
     """``["game.k=1", "step_size=0.1", …]`` → ``{"game": {...}, "learner": {...}, "planner": {...}}``.
 
     A key may be prefixed by its owner (``game.``, ``learner.``, ``planner.``); an unprefixed key
     must belong to exactly one owner's config.
     """
     parsed: dict[str, dict] = {owner: {} for owner in owners}
+    excluded = excluded or {}
     annotations = {
-        owner: {field.name: str(field.type) for field in fields(config)} for owner, config in owners.items()
+        owner: {
+            field.name: str(field.type)
+            for field in fields(config)
+            if field.name not in excluded.get(owner, ())
+        }
+        for owner, config in owners.items()
     }
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -210,7 +218,9 @@ def _command_list(args) -> int:
 def _config(args, planner: str) -> ExperimentConfig:
     game, learner = env_spec(args.game), learner_spec(args.learner)
     params = parse_params(
-        args.param, {"game": game.config, "learner": learner.config, "planner": planner_spec(planner).config}
+        args.param,
+        {"game": game.config, "learner": learner.config, "planner": planner_spec(planner).config},
+        excluded={"game": game.env_only_parameters},
     )
     if args.n is not None:
         if game.size_field is None:

@@ -83,6 +83,12 @@ class ExperimentConfig:
                 f"(game capabilities {sorted(game.capabilities)}; learner needs {sorted(learner.requires)}; "
                 f"planner needs {sorted(planner.requires)} and {planner.learner_requirement!r} learners)"
             )
+        env_only = sorted(set(self.game_params) & game.env_only_parameters)
+        if env_only:
+            raise ValueError(
+                f"game_params {env_only} configure the env adapter only; the engine plays the model "
+                "directly (use feedback_noise_std of the run for noisy feedback)"
+            )
         for name, owner in (("game_params", game), ("learner_params", learner), ("planner_params", planner)):
             params = _frozen_mapping(getattr(self, name), name)
             # the JSON form (tuples as lists), so a config equals itself after a round trip

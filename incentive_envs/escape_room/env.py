@@ -54,7 +54,13 @@ from pettingzoo import ParallelEnv
 
 from incentive_envs.env import MAX_CYCLES, env_constructors, render_text
 from incentive_envs.escape_room.game import N_POSITIONS, START, check_params, one_hot, step_batch
-from incentive_envs.validation import as_finite_array, build_config, check_positive_int, check_scalar
+from incentive_envs.validation import (
+    as_finite_array,
+    build_config,
+    check_positive_int,
+    check_scalar,
+    check_seed,
+)
 
 _POSITION_NAMES = ("lever", "start", "door")
 
@@ -170,6 +176,10 @@ class EscapeRoomEnv(ParallelEnv):
     # -- the PettingZoo API ----------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Start an episode with every agent at the start; ``options`` may hold ``"incentive"``."""
+        if seed is not None:
+            check_seed(seed)  # accepted for API compatibility: the game is deterministic
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
         options = dict(options or {})
         unknown = set(options) - {"incentive"}
         if unknown:  # PettingZoo's own conformance test passes foreign options: warn, don't fail
