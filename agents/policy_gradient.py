@@ -36,7 +36,7 @@ learning rate independent of the batch size.
 Designers run iteration by iteration (:class:`IterativeDesigner`): ``iteration()`` plays one
 batch, takes one learning step and returns that iteration's metrics; ``train(k)`` loops over
 it; ``state_dict()``/``load_state_dict()`` checkpoint a run so that it resumes exactly.
-:class:`FixedBonus` is the simplest designer: a constant bonus per prosocial action (zero: the
+:class:`FixedBonus` is the simplest designer: a constant bonus per prosocial event (zero: the
 selfish baseline).
 """
 
@@ -62,7 +62,7 @@ from incentive_envs.validation import (
 Params = tuple[torch.Tensor, ...]
 """A learner's parameters: per layer a weight ``(N, in, out)`` and a bias ``(N, out)``."""
 
-METRICS = ("welfare", "incentive_paid", "prosocial_share", "episodes")
+METRICS = ("welfare", "incentive_paid", "prosocial_share", "prosocial_events", "episodes")
 """The keys of every designer iteration's metrics (:meth:`IterativeDesigner.iteration`)."""
 
 
@@ -332,6 +332,7 @@ def iteration_metrics(
         "welfare": float(rollout.welfare().mean()),
         "incentive_paid": float(paid_per_episode),
         "prosocial_share": rollout.action_share(prosocial_action),
+        "prosocial_events": float(rollout.prosocial.sum()) / rollout.batch_size,
         "episodes": int(episodes),
     }
 
@@ -360,7 +361,9 @@ class IterativeDesigner(abc.ABC):
             :data:`METRICS` of the batch the followers trained on: ``"welfare"`` (mean
             collective env return of an episode), ``"incentive_paid"`` (mean incentive paid
             in an episode), ``"prosocial_share"`` (share of agent-steps taking the task's
-            ``prosocial_action``: cleaning in Cleanup) and ``"episodes"`` (played so far).
+            ``prosocial_action``: cleaning in Cleanup), ``"prosocial_events"`` (the task's
+            prosocial events per episode: lever pulls, waste cells cleaned) and
+            ``"episodes"`` (played so far).
         """
 
     @abc.abstractmethod
@@ -395,12 +398,12 @@ class IterativeDesigner(abc.ABC):
 
 
 class FixedBonus(IterativeDesigner):
-    """Followers paid a constant bonus whenever they take the task's prosocial action.
+    """Followers paid a constant bonus per prosocial event.
 
-    Each iteration plays ``B`` episodes, pays agent ``i`` its bonus ``b_i`` at every played
-    step in which it takes ``task.prosocial_action`` (the lever of Escape Room, cleaning in
-    Cleanup) and takes one learning step on env reward plus bonus. ``bonus = 0`` is selfish
-    learning, the no-incentive baseline.
+    Each iteration plays ``B`` episodes, pays agent ``i`` its bonus ``b_i`` per unit of
+    ``task.prosocial_events`` at every played step (per lever pull on Escape Room, per waste
+    cell its beam removes on Cleanup) and takes one learning step on env reward plus bonus.
+    ``bonus = 0`` is selfish learning, the no-incentive baseline.
 
     Information structure: none — the bonus is fixed in advance.
 
@@ -432,7 +435,7 @@ class FixedBonus(IterativeDesigner):
     def iteration(self) -> dict:
         learners = self.learners
         rollout = learners.sample(self.batch_size, self.rng)
-        paid = self.bonus * ((rollout.actions == learners.task.prosocial_action) & rollout.alive[..., None])
+        paid = self.bonus * rollout.prosocial
         learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
         self.episodes += self.batch_size
         return iteration_metrics(

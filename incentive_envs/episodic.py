@@ -12,8 +12,9 @@ episodes per second and differentiate through their own learning step
                                            the episode length ``T`` (then truncated)
 ``observation_shape``                      one agent's observation, a tuple of ints
 ``incentive_feature_size``                 ``F``, the length of the designer's input
-``prosocial_action``                       the action that hand-made bonuses pay for (the
-                                           lever of Escape Room, cleaning in Cleanup)
+``prosocial_action``                       the cooperative action (the lever of Escape
+                                           Room, cleaning in Cleanup), whose share of the
+                                           agent-steps runs report
 ``reward_scale``                           a typical size of an episode's collective return
                                            (normalises planner rewards and observations)
 ``reset(batch_size, rng) -> state``        ``B`` fresh episodes
@@ -23,6 +24,10 @@ episodes per second and differentiate through their own learning step
 ``incentive_features(state, actions)``     ``(B, F)`` float32: the global state before the
                                            step and the joint action, the input of an
                                            incentive function ``r(s, a) ∈ [0, R_max]^N``
+``prosocial_events(state, actions)``       ``(B, N)`` float64: how much of the prosocial act
+                                           each agent performs in the step (1 per lever
+                                           pull; waste cells its beam removes), what
+                                           hand-made bonuses pay for
 =========================================  =================================================
 
 The state is whatever the task needs (an array, a dataclass of arrays) and is never
@@ -69,6 +74,8 @@ class EpisodicTask(Protocol):
 
     def incentive_features(self, state: Any, actions: np.ndarray) -> np.ndarray: ...
 
+    def prosocial_events(self, state: Any, actions: np.ndarray) -> np.ndarray: ...
+
 
 def check_generator(rng, name: str = "rng") -> np.random.Generator:
     """``rng`` if it is a ``numpy.random.Generator``; ``ValueError`` naming ``name`` otherwise."""
@@ -111,6 +118,8 @@ class Rollout:
         Whether step ``t`` of episode ``b`` was played.
     incentive_features : ndarray of float32, shape (B, T, F)
         The task's :meth:`~EpisodicTask.incentive_features` of each step's state and joint action.
+    prosocial : ndarray of float64, shape (B, T, N)
+        The task's :meth:`~EpisodicTask.prosocial_events` of each step, zero after an episode ended.
     """
 
     observations: np.ndarray
@@ -118,6 +127,7 @@ class Rollout:
     env_rewards: np.ndarray
     alive: np.ndarray
     incentive_features: np.ndarray
+    prosocial: np.ndarray
 
     @property
     def batch_size(self) -> int:
@@ -177,15 +187,17 @@ def play(
     actions = np.empty(shape, dtype=np.int64)
     env_rewards, alive = np.zeros(shape), np.zeros((batch_size, steps), dtype=bool)
     features = np.empty((batch_size, steps, task.incentive_feature_size), dtype=np.float32)
+    prosocial = np.zeros(shape)
     state, running = task.reset(batch_size, rng), np.ones(batch_size, dtype=bool)
     for t in range(steps):
         observations[:, t], alive[:, t] = task.observe(state), running
         actions[:, t] = choose(t, observations[:, t])
         features[:, t] = task.incentive_features(state, actions[:, t])
+        prosocial[:, t] = np.where(running[:, None], task.prosocial_events(state, actions[:, t]), 0.0)
         state, rewards, done = task.step(state, actions[:, t], rng)
         env_rewards[:, t] = np.where(running[:, None], rewards, 0.0)
         running = running & ~done
-    return Rollout(observations, actions, env_rewards, alive, features)
+    return Rollout(observations, actions, env_rewards, alive, features, prosocial)
 
 
 def replay(task: EpisodicTask, actions, rng: np.random.Generator) -> Rollout:
@@ -231,13 +243,15 @@ def check_task(task: EpisodicTask, batch_size: int = 3, seed: int = 0) -> None:
             actions = rng.integers(task.n_actions, size=(batch_size, task.n_agents))
             features = task.incentive_features(state, actions)
             _expect(features, (batch_size, task.incentive_feature_size), np.float32, "incentive_features")
+            events = task.prosocial_events(state, actions)
+            _expect(events, (batch_size, task.n_agents), np.float64, "prosocial_events")
             before = task.observe(state)
             new_state, rewards, done = task.step(state, actions, rng)
             if not np.array_equal(task.observe(state), before):
                 raise ValueError("task.step mutated the state it was given")
             _expect(rewards, (batch_size, task.n_agents), np.float64, "step rewards")
             _expect(done, (batch_size,), np.bool_, "step done")
-            arrays += [observations, features, rewards, done]
+            arrays += [observations, features, events, rewards, done]
             state = new_state
         return arrays
 

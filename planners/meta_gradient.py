@@ -65,7 +65,7 @@ from agents.policy_gradient import (
     returns_to_go,
 )
 from incentive_envs.episodic import EpisodicTask, Rollout
-from incentive_envs.validation import check_int, check_positive_int, check_scalar
+from incentive_envs.validation import check_bool, check_int, check_positive_int, check_scalar
 
 
 class IncentiveFunction(torch.nn.Module):
@@ -81,6 +81,12 @@ class IncentiveFunction(torch.nn.Module):
         Hidden widths (tanh); ``()`` is a logistic-linear function.
     init_bias : float
         Initial bias of the output layer: incentives start near ``R_max · sigmoid(init_bias)``.
+    constant_start : bool
+        Start the output layer's weights at zero, so that the initial incentive is exactly
+        ``R_max · sigmoid(init_bias)`` for every state and action: a constant bonus, which
+        leaves the followers' first learning steps undistorted (with random output weights
+        the initial incentive differs between actions by chance). The hidden layers still
+        start at random and learn once the output weights move.
     seed : int or torch.Generator
         Seeds the initial weights (normal, standard deviation ``1/sqrt(fan_in)``).
     dtype : torch.dtype
@@ -93,10 +99,12 @@ class IncentiveFunction(torch.nn.Module):
         *,
         hidden: tuple[int, ...] = (64,),
         init_bias: float = 0.0,
+        constant_start: bool = False,
         seed: int | torch.Generator = 0,
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
+        constant_start = check_bool(constant_start, "constant_start")
         if not isinstance(task, EpisodicTask):
             raise ValueError(
                 f"task must implement incentive_envs.episodic.EpisodicTask, got {type(task).__name__}"
@@ -116,6 +124,8 @@ class IncentiveFunction(torch.nn.Module):
                 torch.nn.init.normal_(layer.weight, std=layer.in_features**-0.5, generator=generator)
                 layer.bias.zero_()
             layers[-1].bias.fill_(init_bias)
+            if constant_start:
+                layers[-1].weight.zero_()
         self.layers = torch.nn.ModuleList(layers)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -230,6 +240,8 @@ class MetaGradientDesigner(IterativeDesigner):
         Hidden widths of the incentive function.
     init_bias : float
         Output bias of the incentive function at the start.
+    constant_start : bool
+        Start from a constant incentive (see :class:`IncentiveFunction`).
     seed : int
         Seeds the incentive function (``torch.Generator``) and the sampling
         (``numpy.random.Generator``).
@@ -252,6 +264,7 @@ class MetaGradientDesigner(IterativeDesigner):
         cost_weight: float = 0.01,
         incentive_hidden: tuple[int, ...] = (64,),
         init_bias: float = 0.0,
+        constant_start: bool = False,
         seed: int = 0,
     ):
         if not isinstance(learners, PolicyGradientLearners):
@@ -266,6 +279,7 @@ class MetaGradientDesigner(IterativeDesigner):
             max_incentive,
             hidden=incentive_hidden,
             init_bias=init_bias,
+            constant_start=constant_start,
             seed=int(incentive_seed),
             dtype=learners.dtype,
         )

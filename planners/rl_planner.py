@@ -1,13 +1,13 @@
 """The "dual RL" baseline: a PPO planner that learns which bonus to pay for the prosocial
-action of an episodic task (the lever of Escape Room, cleaning in Cleanup).
+events of an episodic task (lever pulls on Escape Room, waste cells cleaned on Cleanup).
 
 The planner is a Stable-Baselines3 PPO agent (Schulman et al. 2017, "Proximal policy
 optimization algorithms", arXiv:1707.06347) acting on :class:`IncentiveChoiceEnv`, a
 gymnasium env whose one step is one learning iteration of the followers:
 
 * action: a bonus level per agent, ``MultiDiscrete([K] * N)`` indexing ``bonus_levels``
-  (default ``0, 1, 2, 3``); agent ``i`` is paid its bonus at every step in which it takes
-  ``task.prosocial_action``;
+  (default ``0, 1, 2, 3``); agent ``i`` is paid its bonus per unit of
+  ``task.prosocial_events`` (per lever pull, per waste cell cleaned);
 * the step: the followers (:class:`~agents.policy_gradient.PolicyGradientLearners`) play a
   batch of ``B`` episodes, are paid the bonuses and take one REINFORCE step on env reward
   plus bonus;
@@ -137,7 +137,7 @@ class IncentiveChoiceEnv(gymnasium.Env):
         bonus = self.bonus_levels[np.asarray(action, dtype=np.int64)]
         learners, prosocial = self.learners, self.learners.task.prosocial_action
         rollout = learners.sample(self.batch_size, self.np_random)
-        paid = bonus * ((rollout.actions == prosocial) & rollout.alive[..., None])
+        paid = bonus * rollout.prosocial
         learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
         self.episodes += self.batch_size
         paid_per_episode = float(paid.sum()) / self.batch_size
@@ -178,7 +178,7 @@ class IncentiveChoiceEnv(gymnasium.Env):
 
 
 class RLPlanner(IterativeDesigner):
-    """A PPO planner choosing per-agent bonuses for the prosocial action while the followers
+    """A PPO planner choosing per-agent bonuses for prosocial events while the followers
     learn (module docstring).
 
     Information structure: observes each batch's action frequencies and collective return;

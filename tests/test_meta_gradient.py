@@ -228,7 +228,7 @@ def test_no_incentive_baseline_history():
     learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 0.1, seed=0)
     history = FixedBonus(learners, 0.0, batch_size=8, seed=0).train(3)
     assert history["episodes"].tolist() == [8, 16, 24] and not history["incentive_paid"].any()
-    assert set(history) == {"welfare", "incentive_paid", "prosocial_share", "episodes"}
+    assert set(history) == {"welfare", "incentive_paid", "prosocial_share", "prosocial_events", "episodes"}
 
 
 def _bad_calls():
@@ -376,7 +376,8 @@ def test_designer_iterations_report_the_metrics_of_their_batch():
     learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 0.01, seed=0)
     designer = FixedBonus(learners, 2.0, batch_size=64, seed=0)
     record = designer.iteration()
-    assert set(record) == {"welfare", "incentive_paid", "prosocial_share", "episodes"}
+    assert set(record) == {"welfare", "incentive_paid", "prosocial_share", "prosocial_events", "episodes"}
+    assert record["incentive_paid"] == pytest.approx(2.0 * record["prosocial_events"])
     # uniform initial policies pull the lever about a third of the time, each pull paid 2
     assert 0.2 < record["prosocial_share"] < 0.45 and record["episodes"] == 64
     steps_per_episode = record["incentive_paid"] / (2.0 * record["prosocial_share"] * 2)

@@ -156,8 +156,8 @@ class EscapeRoomTask:
     The state of ``B`` games is the positions array ``(B, N)`` (int64, everyone at the start
     after :meth:`reset`). Every agent observes the one-hot positions of all agents
     (``3N`` entries, agent ``i``'s block at ``[3i, 3i + 3)``); the designer's features are
-    ``[one-hot positions, one-hot joint action]`` (``6N``); hand-made bonuses pay for the
-    lever; the reward scale is ``|optimum(N, M)|``. The game is deterministic: ``rng`` is
+    ``[one-hot positions, one-hot joint action]`` (``6N``); hand-made bonuses pay for every
+    lever pull (the prosocial event); the reward scale is ``|optimum(N, M)|``. The game is deterministic: ``rng`` is
     accepted and not drawn from.
 
     Parameters
@@ -213,3 +213,7 @@ class EscapeRoomTask:
     def incentive_features(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """``[one-hot positions, one-hot joint action]``, shape ``(B, 6N)`` float32."""
         return np.concatenate((one_hot(state), one_hot(actions)), axis=-1)
+
+    def prosocial_events(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """1 for every agent that picks the lever, else 0: shape ``(B, N)`` float64."""
+        return (np.asarray(actions) == LEVER).astype(np.float64)
