@@ -28,6 +28,8 @@ episodes per second and differentiate through their own learning step
                                            each agent performs in the step (1 per lever
                                            pull; waste cells its beam removes), what
                                            hand-made bonuses pay for
+``global_state(state)``                    ``(B, S)`` float32 in ``[0, 1]``: what a planner
+                                           sees of the state (the PettingZoo ``state()``)
 =========================================  =================================================
 
 The state is whatever the task needs (an array, a dataclass of arrays) and is never
@@ -35,18 +37,24 @@ mutated: ``step`` returns a new one. ``done`` marks episodes that ended by the g
 (Escape Room's door); the runner (:func:`play`) truncates every episode after
 ``max_steps`` steps and ignores what finished episodes do afterwards. All randomness comes
 from the ``numpy.random.Generator`` passed in, so a seeded run is reproducible.
-:func:`check_task` is the conformance test every task passes.
+:func:`check_task` is the conformance test every task passes, and
+:class:`EpisodicParallelEnv` the one PettingZoo adapter over a game of any task.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
 
-from incentive_envs.validation import check_positive_int
+from incentive_envs.env import render_text
+from incentive_envs.validation import as_finite_array, check_positive_int
 
 MAX_BATCH = 1 << 20
 """Largest accepted batch of episodes (checked before anything is allocated)."""
@@ -75,6 +83,8 @@ class EpisodicTask(Protocol):
     def incentive_features(self, state: Any, actions: np.ndarray) -> np.ndarray: ...
 
     def prosocial_events(self, state: Any, actions: np.ndarray) -> np.ndarray: ...
+
+    def global_state(self, state: Any) -> np.ndarray: ...
 
 
 def check_generator(rng, name: str = "rng") -> np.random.Generator:
@@ -245,13 +255,21 @@ def check_task(task: EpisodicTask, batch_size: int = 3, seed: int = 0) -> None:
             _expect(features, (batch_size, task.incentive_feature_size), np.float32, "incentive_features")
             events = task.prosocial_events(state, actions)
             _expect(events, (batch_size, task.n_agents), np.float64, "prosocial_events")
+            global_state = task.global_state(state)
+            if global_state.ndim != 2 or global_state.shape[0] != batch_size:
+                raise ValueError(
+                    f"task global_state must have shape ({batch_size}, S), got {global_state.shape}"
+                )
+            _expect(global_state, global_state.shape, np.float32, "global_state")
+            if np.any((global_state < 0) | (global_state > 1)):
+                raise ValueError("task global_state must lie in [0, 1]")
             before = task.observe(state)
             new_state, rewards, done = task.step(state, actions, rng)
             if not np.array_equal(task.observe(state), before):
                 raise ValueError("task.step mutated the state it was given")
             _expect(rewards, (batch_size, task.n_agents), np.float64, "step rewards")
             _expect(done, (batch_size,), np.bool_, "step done")
-            arrays += [observations, features, events, rewards, done]
+            arrays += [observations, features, events, global_state, rewards, done]
             state = new_state
         return arrays
 
@@ -266,3 +284,233 @@ def _expect(array, shape: tuple, dtype, what: str) -> None:
         raise ValueError(f"task {what} must be a {np.dtype(dtype)} array of shape {shape}, got {got}")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise ValueError(f"task {what} has non-finite entries")
+
+
+def check_incentive(value, name: str, shape: tuple[int, ...], max_incentive: float) -> np.ndarray:
+    """A float64 copy of a bonus array of exactly ``shape`` in ``[0, max_incentive]``;
+    ``ValueError`` naming ``name`` and the first bad entry otherwise."""
+    array = as_finite_array(value, name, shape)
+    outside = np.argwhere((array < 0.0) | (array > max_incentive))
+    if outside.size:
+        index = tuple(int(i) for i in outside[0])
+        raise ValueError(f"{name}{list(index)} = {float(array[index])!r} is outside [0, {max_incentive!r}]")
+    return array
+
+
+class EpisodicParallelEnv(ParallelEnv):
+    """A PettingZoo ``ParallelEnv`` over one game (a batch of one) of an :class:`EpisodicTask`,
+    with a per-agent incentive channel.
+
+    A game's env module subclasses it with its config, its ``metadata["name"]``, its extra
+    per-agent infos (:meth:`_extra_infos`) and its text picture (:meth:`_render_text`). The
+    mechanics are the same for every game:
+
+    * agents ``agent_0 … agent_{N-1}``; actions ``Discrete(n_actions)``, checked (a bad one
+      raises ``ValueError`` naming the agent);
+    * agent ``i``'s observation is the task's (flattened, in ``[0, 1]``) followed by the bonus
+      paid to it in the previous step (0 after ``reset``); ``state()`` is the task's
+      ``global_state``;
+    * the planner's incentive is an array ``(N,)`` paid every step, or a callable
+      ``incentive_fn(state, joint_action) -> (N,)`` called with ``state()`` before the move;
+      either must lie in ``[0, max_incentive]`` (``set_incentive`` or
+      ``reset(options={"incentive": ...})``); rewards are env reward plus incentive;
+    * a step is ``task.step`` on the game with the env's generator (seeded by
+      ``reset(seed=...)``); a step in which the task reports ``done`` terminates the
+      episode, which is otherwise truncated after ``max_cycles`` steps;
+    * ``infos[agent]`` holds ``"env_reward"`` and ``"incentive"`` and the subclass's extras,
+      at ``reset`` too (zeros); :attr:`social_welfare` and :attr:`incentive_paid` sum the
+      episode's environment rewards and bonuses.
+
+    Parameters
+    ----------
+    task : EpisodicTask
+        With ``max_steps`` equal to ``config.max_cycles``.
+    config
+        The env's validated config: at least ``max_cycles`` and ``max_incentive``.
+    incentive : array_like or callable, optional
+        Default: no bonus.
+    render_mode : {None, "ansi", "human"}
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "name": "episodic_env", "is_parallelizable": True}
+
+    def __init__(self, task: EpisodicTask, config, *, incentive=None, render_mode: str | None = None):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
+        self.task, self.config = task, config
+        self.n_agents, self.max_cycles, self.max_incentive = (
+            task.n_agents,
+            config.max_cycles,
+            config.max_incentive,
+        )
+        self.render_mode = render_mode
+        self.possible_agents = [f"agent_{i}" for i in range(self.n_agents)]
+        self.agents: list[str] = []
+        self._agent_index = {agent: i for i, agent in enumerate(self.possible_agents)}
+        high = np.append(np.ones(int(np.prod(task.observation_shape))), self.max_incentive).astype(np.float32)
+        observation_space = spaces.Box(np.zeros_like(high), high, dtype=np.float32)
+        self._observation_spaces = {agent: observation_space for agent in self.possible_agents}
+        self._action_spaces = {agent: spaces.Discrete(task.n_actions) for agent in self.possible_agents}
+        self.np_random, _ = seeding.np_random(None)
+        self.set_incentive(np.zeros(self.n_agents) if incentive is None else incentive)
+        self._start_episode()
+        self._state_space = spaces.Box(0.0, 1.0, (self.state().size,), dtype=np.float32)
+
+    # -- spaces -------------------------------------------------------------------------
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return self._action_spaces[agent]
+
+    @property
+    def state_space(self) -> spaces.Box:
+        """The task's global state."""
+        return self._state_space
+
+    def state(self) -> np.ndarray:
+        return self.task.global_state(self._state)[0]
+
+    # -- incentives -------------------------------------------------------------------------
+    def set_incentive(self, incentive) -> None:
+        """Set the bonus for the following steps.
+
+        Parameters
+        ----------
+        incentive : array_like of shape (N,) or callable
+            A fixed per-agent bonus in ``[0, max_incentive]``, or
+            ``incentive_fn(state, joint_action)`` returning one (checked every step).
+
+        Raises
+        ------
+        ValueError
+            If the array has the wrong shape, is not finite or leaves ``[0, max_incentive]``.
+        """
+        self._incentive = (
+            incentive
+            if callable(incentive)
+            else check_incentive(incentive, "incentive", (self.n_agents,), self.max_incentive)
+        )
+
+    # -- the PettingZoo API ----------------------------------------------------------------
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start an episode (``seed`` reseeds the env's generator); ``options`` may hold
+        ``"incentive"``."""
+        if seed is not None:
+            self.np_random, _ = seeding.np_random(seed)
+        options = dict(options or {})
+        unknown = set(options) - {"incentive"}
+        if unknown:  # PettingZoo's own conformance test passes foreign options: warn, don't fail
+            warnings.warn(
+                f"reset() ignores unknown options {sorted(unknown)}; known: incentive", stacklevel=2
+            )
+        if "incentive" in options:
+            self.set_incentive(options["incentive"])
+        self._start_episode()
+        self.agents = list(self.possible_agents)
+        zeros = np.zeros(self.n_agents)
+        return self._observation_dict(), self._info_dict(zeros, zeros)
+
+    def _start_episode(self) -> None:
+        """A fresh game, the episode's counters at zero."""
+        self._state = self.task.reset(1, self.np_random)
+        self._extras = self._extra_infos(None, None)
+        self._last_incentive = np.zeros(self.n_agents)
+        self._step = 0
+        self.incentive_paid = 0.0
+        self.social_welfare = 0.0
+
+    def step(self, actions: dict):
+        if not self.agents:
+            raise ValueError("step() called with no live agents: call reset() first")
+        joint = self._joint_action(actions)
+        if callable(self._incentive):
+            incentive = check_incentive(
+                self._incentive(self.state(), joint.copy()),
+                "incentive_fn(state, joint_action)",
+                (self.n_agents,),
+                self.max_incentive,
+            )
+        else:
+            incentive = self._incentive
+        previous = self._state
+        self._state, env_rewards, done = self.task.step(previous, joint[None], self.np_random)
+        env_rewards = env_rewards[0]
+        self._extras = self._extra_infos(previous, joint)
+        self._last_incentive = incentive.copy()
+        self._step += 1
+        self.incentive_paid += float(incentive.sum())
+        self.social_welfare += float(env_rewards.sum())
+        terminated = bool(done[0])
+        truncated = not terminated and self._step >= self.max_cycles
+        rewards = {
+            agent: float(env_rewards[i] + incentive[i]) for i, agent in enumerate(self.possible_agents)
+        }
+        infos = self._info_dict(env_rewards, incentive)
+        terminations = {agent: terminated for agent in self.agents}
+        truncations = {agent: truncated for agent in self.agents}
+        observations = self._observation_dict()
+        if terminated or truncated:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def _joint_action(self, actions: dict) -> np.ndarray:
+        if not isinstance(actions, dict):
+            raise ValueError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
+        missing = [agent for agent in self.agents if agent not in actions]
+        extra = [agent for agent in actions if agent not in self._agent_index]
+        if missing or extra:
+            raise ValueError(
+                f"actions must have one entry per live agent; missing {missing[:5]}, unknown {extra[:5]}"
+            )
+        joint = np.empty(self.n_agents, dtype=np.int64)
+        for i, agent in enumerate(self.possible_agents):
+            action = np.asarray(actions[agent])
+            if action.shape != () or action.dtype.kind not in "iu" or not 0 <= action < self.task.n_actions:
+                raise ValueError(
+                    f"actions[{agent!r}] must be an integer in [0, {self.task.n_actions}) "
+                    f"({self._action_names()}), got {actions[agent]!r}"
+                )
+            joint[i] = action
+        return joint
+
+    def _info_dict(self, env_rewards: np.ndarray, incentive: np.ndarray) -> dict:
+        return {
+            agent: {
+                "env_reward": float(env_rewards[i]),
+                "incentive": float(incentive[i]),
+                **{key: values[i] for key, values in self._extras.items()},
+            }
+            for i, agent in enumerate(self.possible_agents)
+        }
+
+    def _observation_dict(self) -> dict:
+        observations = self.task.observe(self._state)[0].reshape(self.n_agents, -1)
+        observations = np.column_stack((observations, self._last_incentive)).astype(np.float32)
+        return dict(zip(self.possible_agents, observations))
+
+    # -- what subclasses add ------------------------------------------------------------------
+    def _extra_infos(self, previous, joint: np.ndarray | None) -> dict[str, list]:
+        """Per-agent infos beyond rewards after a step from ``previous`` with ``joint`` (both
+        ``None`` at reset): ``{key: [value of agent 0, …]}``. Default: none."""
+        return {}
+
+    def _action_names(self) -> str:
+        """The actions' names, for error messages."""
+        return ", ".join(str(action) for action in range(self.task.n_actions))
+
+    def _render_text(self) -> str:
+        """The text picture of :meth:`render`."""
+        return (
+            f"step {self._step}/{self.max_cycles}  welfare {self.social_welfare:.6g}  "
+            f"incentive paid {self.incentive_paid:.6g}"
+        )
+
+    def render(self):
+        """``"ansi"``: return a text picture of the game; ``"human"``: print it."""
+        return render_text(self.render_mode, self._render_text())
+
+    def close(self) -> None:
+        pass

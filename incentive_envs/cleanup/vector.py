@@ -34,9 +34,9 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 
-from incentive_envs.cleanup.env import CleanupConfig, check_incentive
+from incentive_envs.cleanup.env import CleanupConfig
 from incentive_envs.cleanup.game import N_ACTIONS, CleanupTask
-from incentive_envs.episodic import MAX_BATCH, check_actions
+from incentive_envs.episodic import MAX_BATCH, check_actions, check_incentive
 from incentive_envs.validation import build_config, check_positive_int, check_seed
 
 

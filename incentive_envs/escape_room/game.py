@@ -214,6 +214,10 @@ class EscapeRoomTask:
         """``[one-hot positions, one-hot joint action]``, shape ``(B, 6N)`` float32."""
         return np.concatenate((one_hot(state), one_hot(actions)), axis=-1)
 
+    def global_state(self, state: np.ndarray) -> np.ndarray:
+        """The one-hot positions, shape ``(B, 3N)`` float32."""
+        return one_hot(state)
+
     def prosocial_events(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """1 for every agent that picks the lever, else 0: shape ``(B, N)`` float64."""
         return (np.asarray(actions) == LEVER).astype(np.float64)
