@@ -19,7 +19,7 @@ learning rate 0.1), one step per batch of 32 episodes of 50 steps. The designers
   waste cell cleaned from {0, 0.1, 0.3, 1} every iteration, learning online;
 * ``meta_gradient``: :class:`planners.meta_gradient.MetaGradientDesigner`, an incentive MLP of
   the global state and joint action (64 tanh units, ``R_max = 1``, constant start, Adam
-  0.003) trained by differentiating through the followers' learning step.
+  0.001) trained by differentiating through the followers' learning step.
 
 The planner objective is the collective environment return per episode ``W`` (every
 agent's apples), incentives excluded; designers that price incentives maximise
@@ -65,7 +65,7 @@ FIXED_BONUS = {"7x7": 0.1, "10x10": 0.3}
 """Bonus per waste cell cleaned (module docstring)."""
 BONUS_LEVELS = (0.0, 0.1, 0.3, 1.0)
 COST_WEIGHT = 0.01
-META = {"designer_lr": 0.003, "max_incentive": 1.0, "incentive_hidden": (64,), "constant_start": True}
+META = {"designer_lr": 0.001, "max_incentive": 1.0, "incentive_hidden": (64,), "constant_start": True}
 FULL = {"iterations": 800, "batch_size": 32}
 QUICK = {"iterations": 20, "batch_size": 8}
 CURVE_POINTS = 100
