@@ -93,7 +93,7 @@ from typing import ClassVar
 import numpy as np
 
 from incentive_envs.env import MAX_CYCLES
-from incentive_envs.episodic import check_actions, check_generator
+from incentive_envs.episodic import MAX_BATCH, check_actions, check_generator
 from incentive_envs.validation import check_choice, check_int, check_positive_int, check_scalar
 
 UP, DOWN, LEFT, RIGHT, STAY, CLEAN = range(6)
@@ -374,7 +374,7 @@ class CleanupTask:
     # -- the rules -----------------------------------------------------------------------------
     def reset(self, batch_size: int, rng: np.random.Generator) -> CleanupState:
         """``B`` fresh games (module docstring); draws the initial waste cells from ``rng``."""
-        batch_size = check_positive_int(batch_size, "batch_size", 1 << 20)
+        batch_size = check_positive_int(batch_size, "batch_size", MAX_BATCH)
         check_generator(rng)
         keys = rng.random((batch_size, self.river_cells.size))
         ranks = np.argsort(np.argsort(keys, axis=1), axis=1)

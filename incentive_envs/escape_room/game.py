@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from incentive_envs.episodic import check_generator
+from incentive_envs.episodic import MAX_BATCH, check_generator
 from incentive_envs.validation import check_int, check_positive_int
 
 LEVER, START, DOOR = 0, 1, 2
@@ -196,7 +196,9 @@ class EscapeRoomTask:
     def reset(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``B`` games with every agent at the start."""
         check_generator(rng)
-        return np.full((check_positive_int(batch_size, "batch_size"), self.n_agents), START, dtype=np.int64)
+        return np.full(
+            (check_positive_int(batch_size, "batch_size", MAX_BATCH), self.n_agents), START, dtype=np.int64
+        )
 
     def observe(self, state: np.ndarray) -> np.ndarray:
         """The one-hot positions, the same for every agent: ``(B, N, 3N)`` float32."""
