@@ -1,7 +1,7 @@
 """Meta-gradient incentive design on Escape Room: the batched rollouts, the REINFORCE step
 against a hand computation, the meta-gradient against central finite differences on fixed
-rollouts, reproducibility, checkpoint and resume of every designer, the PPO planner, bad
-input and a smoke run of scripts/escape_room.py."""
+rollouts (and on a small Cleanup game), reproducibility, checkpoint and resume of every
+designer, the PPO planner, bad input and a smoke run of scripts/escape_room.py."""
 
 import importlib.util
 import json
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from agents.policy_gradient import FixedBonus, PolicyGradientLearners, returns_to_go
+from incentive_envs.cleanup.game import CleanupParams, CleanupTask
 from incentive_envs.episodic import check_task, replay
 from incentive_envs.escape_room import EscapeRoomTask
 from planners.meta_gradient import IncentiveFunction, MetaGradientDesigner, meta_gradient, meta_objective
@@ -133,10 +134,9 @@ def _meta_setup():
     return learners, incentive_fn, train, validation
 
 
-@pytest.mark.parametrize("cost_weight", [0.0, 0.3])
-def test_meta_gradient_matches_central_finite_differences(cost_weight):
-    learners, incentive_fn, train, validation = _meta_setup()
-
+def _assert_meta_gradient_matches_finite_differences(
+    learners, incentive_fn, train, validation, cost_weight, atol=1e-7
+):
     def value():  # V(eta) at the incentive function's current parameters
         return meta_objective(learners, learners.params, incentive_fn, train, validation, cost_weight).item()
 
@@ -153,9 +153,30 @@ def test_meta_gradient_matches_central_finite_differences(cost_weight):
             minus = value()
             flat[j] = original
             estimate = (plus - minus) / (2 * h)
-            np.testing.assert_allclose(gradient.view(-1)[j].item(), estimate, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(gradient.view(-1)[j].item(), estimate, rtol=1e-5, atol=atol)
             nonzero += abs(estimate) > 1e-6
     assert nonzero >= 4  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize("cost_weight", [0.0, 0.3])
+def test_meta_gradient_matches_central_finite_differences(cost_weight):
+    _assert_meta_gradient_matches_finite_differences(*_meta_setup(), cost_weight)
+
+
+def test_meta_gradient_on_cleanup_matches_central_finite_differences():
+    task = CleanupTask(
+        CleanupParams(height=4, width=4, n_agents=2, max_cycles=5, apple_respawn_prob=0.9, initial_waste=0.0)
+    )
+    learners = PolicyGradientLearners(
+        task, 0.5, entropy_coef=0.1, init_scale=0.3, seed=1, dtype=torch.float64
+    )
+    incentive_fn = IncentiveFunction(task, 1.0, hidden=(4,), seed=2, dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    train, validation = learners.sample(6, rng), learners.sample(6, rng)
+    assert validation.welfare().any()  # apples were eaten: the welfare term is not zero
+    _assert_meta_gradient_matches_finite_differences(
+        learners, incentive_fn, train, validation, 0.2, atol=1e-8
+    )
 
 
 def test_no_graph_through_the_learning_step_without_create_graph_and_incentives_in_range():
