@@ -122,8 +122,11 @@ def test_help_lists_choices_and_defaults():
         [sys.executable, "-m", "planners.cli", "run", "--help"], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 0
+    from incentive_envs import registry
+
+    games = "{" + ",".join(sorted(spec.game for spec in registry().values())) + "}"
     for text in (
-        "{aggregative,congestion,cournot,escape_room,oscillators}",
+        games,
         "(default: cournot)",
         "--param KEY=VALUE",
     ):

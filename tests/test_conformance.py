@@ -16,6 +16,7 @@ SMALL = {
     "oscillators": {"n_agents": 6},
     "congestion": {"network": "braess"},
     "escape_room": {"n_agents": 10, "threshold": 9},
+    "cleanup": {},
 }
 """Small instances of every registered game (the suite also checks that every game has one).
 Escape Room's ER(10, 9) lets PettingZoo's max_cycles_test see whole horizons: with its seeded
