@@ -18,13 +18,12 @@ from agents.learners import (
     EntropicMirrorDescent,
     EuclideanMirrorDescent,
     Hedge,
-    Learner,
     LogitBestResponse,
     jacobian_norm,
 )
 from agents.schedules import PowerSchedule
 from incentive_envs.registry import CAPABILITIES, config_parameters
-from incentive_envs.validation import build_config, check_int, check_scalar
+from incentive_envs.validation import build_config, check_int, check_scalar, check_seed
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class LearnerSpec:
     config : type
         Frozen dataclass of its parameters.
     factory : callable
-        ``(game, config) -> learner``.
+        ``(game, config, seed) -> learner`` (``seed`` initialises learners with random parameters).
     """
 
     name: str
@@ -65,9 +64,9 @@ class LearnerSpec:
     def make_config(self, **params):
         return build_config(self.config, params, f"learner {self.name}")
 
-    def make(self, game, **params) -> Learner:
+    def make(self, game, seed: int = 0, **params):
         """The learner for ``game`` with ``params`` (fields of :attr:`config`)."""
-        return self.factory(game, self.make_config(**params))
+        return self.factory(game, self.make_config(**params), check_seed(seed))
 
     def parameters(self) -> dict[str, dict]:
         return config_parameters(self.config)
@@ -96,7 +95,7 @@ class GradientPlayConfig:
         check_scalar(self.step_power, "step_power", low=0.0)
 
 
-def _gradient_play(game, config: GradientPlayConfig) -> EuclideanMirrorDescent:
+def _gradient_play(game, config: GradientPlayConfig, seed: int) -> EuclideanMirrorDescent:
     step = config.step_size
     if step is None:
         step = config.step_scale / jacobian_norm(game, *_start_point(game))
@@ -123,7 +122,7 @@ class EntropicConfig:
         check_scalar(self.mixing_power, "mixing_power", low=0.0)
 
 
-def _entropic(game, config: EntropicConfig) -> EntropicMirrorDescent:
+def _entropic(game, config: EntropicConfig, seed: int) -> EntropicMirrorDescent:
     return EntropicMirrorDescent(
         game.strategy_set,
         PowerSchedule(config.step_size, config.step_power),
@@ -226,7 +225,7 @@ register(
         frozenset({"model", "best_response"}),
         False,
         BestResponseConfig,
-        lambda game, config: BestResponse(game.strategy_set, config.step_size),
+        lambda game, config, seed: BestResponse(game.strategy_set, config.step_size),
     )
 )
 register(
@@ -237,7 +236,7 @@ register(
         frozenset({"model", "payoffs"}),
         False,
         LogitConfig,
-        lambda game, config: LogitBestResponse(
+        lambda game, config, seed: LogitBestResponse(
             game.strategy_set, config.temperature, config.step_size, config.grid_size
         ),
     )
@@ -250,6 +249,56 @@ register(
         frozenset({"model", "payoffs"}),
         False,
         HedgeConfig,
-        lambda game, config: Hedge(game.strategy_set, config.learning_rate, config.grid_size),
+        lambda game, config, seed: Hedge(game.strategy_set, config.learning_rate, config.grid_size),
+    )
+)
+
+
+@dataclass(frozen=True)
+class PolicyGradientConfig:
+    """Parameters of the policy-gradient (REINFORCE) followers of episodic games."""
+
+    learning_rate: float = 0.1
+    """``lr`` of each agent's gradient-ascent step (one per batch of episodes)."""
+    hidden: tuple[int, ...] = ()
+    """Hidden tanh layers of each policy (``()``: linear in the observation)."""
+    entropy_coef: float = 0.0
+    """Weight of the policy entropy in each agent's objective."""
+    discount: float = 1.0
+    """``γ`` of the returns-to-go."""
+
+    def __post_init__(self) -> None:
+        check_scalar(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)
+        if not isinstance(self.hidden, (tuple, list)):
+            raise ValueError(f"hidden must be a list of layer widths, got {self.hidden!r}")
+        object.__setattr__(
+            self, "hidden", tuple(check_int(width, "hidden", low=1, high=4096) for width in self.hidden)
+        )
+        check_scalar(self.entropy_coef, "entropy_coef", low=0.0)
+        check_scalar(self.discount, "discount", low=0.0, high=1.0, low_inclusive=False)
+
+
+def _policy_gradient(task, config: PolicyGradientConfig, seed: int):
+    from agents.policy_gradient import PolicyGradientLearners
+
+    return PolicyGradientLearners(
+        task,
+        config.learning_rate,
+        hidden=config.hidden,
+        entropy_coef=config.entropy_coef,
+        discount=config.discount,
+        seed=seed,
+    )
+
+
+register(
+    LearnerSpec(
+        "policy_gradient",
+        "independent softmax REINFORCE learners, one step per batch of episodes (differentiable in torch)",
+        "rollouts",
+        frozenset({"episodic"}),
+        False,
+        PolicyGradientConfig,
+        _policy_gradient,
     )
 )

@@ -37,7 +37,9 @@ from typing import NamedTuple
 import numpy as np
 
 from agents.learners import Learner
+from agents.policy_gradient import IterativeDesigner
 from incentive_envs.core import IncentiveGame
+from incentive_envs.episodic import EpisodicTask
 from incentive_envs.validation import as_generator, check_int, check_positive_int, check_scalar
 from planners.base import Planner
 
@@ -49,8 +51,10 @@ class Record(NamedTuple):
     ----------
     iteration : int
         Iterations completed (1 for the first record).
-    strategy : ndarray
-        ``x_{k+1}``, the joint strategy the followers played this iteration.
+    strategy : ndarray or None
+        ``x_{k+1}``, the joint strategy the followers played this iteration (``None`` on
+        episodic games, whose followers are policies: their play is in ``metrics``; so are
+        ``responded_to``, ``incentive`` and ``estimate``).
     responded_to : ndarray
         ``θ_k``, the incentive in force while they played it.
     incentive : ndarray
@@ -173,6 +177,29 @@ INCENTIVE_GAP = Metric(
 MODEL_METRICS = (OBJECTIVE_GAP, PLAYED_GAP, EQUILIBRIUM_GAP, INCENTIVE_GAP)
 """The default metrics of games with a model."""
 
+EPISODIC_METRICS = {
+    "welfare": "the followers' collective environment return per episode of the batch they trained on",
+    "incentive_paid": "incentive paid per episode of that batch",
+    "prosocial_share": "share of agent-steps taking the task's prosocial action (pulling the lever, cleaning)",
+    "prosocial_events": "prosocial events per episode (lever pulls, waste cells cleaned)",
+    "episodes": "follower episodes played so far",
+    "optimality_gap": "(W* − welfare)/|W*| where the task knows its optimum W* (Escape Room)",
+}
+"""The metrics of episodic games: each designer iteration's, plus the optimality gap."""
+
+
+def episodic_metrics(task, values: dict) -> dict:
+    """The JSON-ready metrics of one designer iteration on ``task`` (see :data:`EPISODIC_METRICS`)."""
+    metrics = {
+        key: float(values[key])
+        for key in ("welfare", "incentive_paid", "prosocial_share", "prosocial_events")
+    }
+    metrics["episodes"] = int(values["episodes"])
+    optimum = getattr(task, "optimum", None)
+    if optimum is not None:
+        metrics["optimality_gap"] = (optimum - metrics["welfare"]) / abs(optimum)
+    return metrics
+
 
 def simulate(
     game: IncentiveGame,
@@ -193,11 +220,11 @@ def simulate(
 
     Parameters
     ----------
-    game : IncentiveGame
-    learner : Learner
-        The followers' learner, built on ``game.strategy_set``.
-    planner : Planner
-        Built on ``game``.
+    game : IncentiveGame or EpisodicTask
+    learner : Learner or PolicyGradientLearners
+        The followers' learner, built on ``game``.
+    planner : Planner or IterativeDesigner
+        Built on ``game`` (an episodic game's designer on ``learner``).
     seed : int or numpy.random.Generator
         Source of the feedback noise (a generator is used as is, e.g. a restored one).
     noise_std : float
@@ -219,30 +246,41 @@ def simulate(
         When the followers' strategy or the incentive stops being finite (the run stops
         there instead of propagating NaN).
     """
-    if not isinstance(game, IncentiveGame):
-        raise ValueError(f"game must be an IncentiveGame, got {type(game).__name__}")
-    if not isinstance(learner, Learner) or learner.strategy_set.dim != game.strategy_set.dim:
-        raise ValueError(f"learner must be a Learner built on the game's strategy set, got {learner!r}")
-    if not isinstance(planner, Planner) or planner.game is not game:
-        raise ValueError("planner must be a Planner built on this game (planner.game is game)")
-    rng = as_generator(seed)
-    noise_std = check_scalar(noise_std, "noise_std", low=0.0)
-    x = game.strategy_set.uniform_point() if x0 is None else game.validate_strategy(x0, "x0")
-    theta = planner.initial_incentive() if theta0 is None else game.validate_incentive(theta0, "theta0")
+    episodic = isinstance(game, EpisodicTask)
+    if episodic:  # the designer runs the followers' batch and its own step (IterativeDesigner.iteration)
+        if not isinstance(planner, IterativeDesigner) or planner.learners is not learner:
+            raise ValueError("on an episodic game the planner must be a designer built on these learners")
+    else:
+        if not isinstance(game, IncentiveGame):
+            raise ValueError(f"game must be an IncentiveGame or an EpisodicTask, got {type(game).__name__}")
+        if not isinstance(learner, Learner) or learner.strategy_set.dim != game.strategy_set.dim:
+            raise ValueError(f"learner must be a Learner built on the game's strategy set, got {learner!r}")
+        if not isinstance(planner, Planner) or planner.game is not game:
+            raise ValueError("planner must be a Planner built on this game (planner.game is game)")
+        rng = as_generator(seed)
+        noise_std = check_scalar(noise_std, "noise_std", low=0.0)
+        x = game.strategy_set.uniform_point() if x0 is None else game.validate_strategy(x0, "x0")
+        theta = planner.initial_incentive() if theta0 is None else game.validate_incentive(theta0, "theta0")
+        context = MetricContext(game)
     k = check_int(start, "start", low=0)
     if iterations is not None:
         iterations = check_int(iterations, "iterations", low=0)
     metric_every = check_positive_int(metric_every, "metric_every")
     wall, cpu = (check_scalar(value, "elapsed", low=0.0) for value in elapsed)
-    context = MetricContext(game)
     while iterations is None or k < iterations:
         wall_start, cpu_start = time.perf_counter(), time.process_time()
-        responded_to = theta
-        x = planner.advance_followers(learner, x, theta, k, rng, noise_std)
-        theta = planner._update(theta, x, k)
+        if episodic:
+            values = planner.iteration()
+        else:
+            responded_to = theta
+            x = planner.advance_followers(learner, x, theta, k, rng, noise_std)
+            theta = planner._update(theta, x, k)
         wall += time.perf_counter() - wall_start
         cpu += time.process_time() - cpu_start
         k += 1
+        if episodic:
+            yield Record(k, None, None, None, None, wall, cpu, episodic_metrics(game, values))
+            continue
         # one pass each: NaN and inf propagate to the sum
         if not (math.isfinite(np.add.reduce(x)) and math.isfinite(np.add.reduce(theta))):
             raise FloatingPointError(

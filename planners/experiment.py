@@ -6,7 +6,8 @@ A run directory holds
 * ``metrics.jsonl`` — one JSON line per iteration, appended (a checkpoint's cost does not grow
   with the history);
 * ``state.json`` — a small checkpoint (config, iteration, joint strategy, incentive, the
-  planner's, learner's and generator's states, time spent), replaced atomically;
+  planner's, learner's and generator's states, time spent), replaced atomically; episodic
+  games' designers hold torch tensors, so theirs is ``state.pt`` (``torch.save``);
 * ``result.json`` and ``plot.png`` — written when the run finishes;
 * ``.lock`` — held while a run uses the directory, so two runs cannot share it.
 
@@ -28,10 +29,11 @@ from types import MappingProxyType
 import numpy as np
 
 from agents.registry import spec as learner_spec
-from incentive_envs.io import remove_stale_temporaries, write_json_atomic
+from incentive_envs.episodic import EpisodicTask
+from incentive_envs.io import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from incentive_envs.registry import spec as env_spec
 from incentive_envs.validation import check_int, check_positive_int, check_scalar, check_seed
-from planners.engine import MODEL_METRICS, Record, simulate
+from planners.engine import EPISODIC_METRICS, MODEL_METRICS, Record, simulate
 from planners.registry import spec as planner_spec
 from planners.registry import valid
 
@@ -140,7 +142,7 @@ def _json_default(value):
 def build(config: ExperimentConfig):
     """``(game, learner, planner)`` of ``config``, built from the registries."""
     game = env_spec(config.game).make_game(**config.game_params)
-    learner = learner_spec(config.learner).make(game, **config.learner_params)
+    learner = learner_spec(config.learner).make(game, config.seed, **config.learner_params)
     planner = planner_spec(config.planner).make(game, learner, config.seed, **config.planner_params)
     return game, learner, planner
 
@@ -169,10 +171,17 @@ def _locked(directory: Path) -> Iterator[None]:
         handle.close()
 
 
-def _load_json(path: Path) -> dict:
+def _load_state(path: Path) -> dict:
+    """A run state: JSON (``state.json``), or torch's format (``state.pt``, episodic runs whose
+    designers hold tensors; loaded with pickle, so only resume runs you wrote yourself)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        if path.suffix == ".pt":
+            import torch
+
+            data = torch.load(path, weights_only=False)
+        else:
+            data = json.loads(path.read_text())
+    except Exception as error:  # noqa: BLE001 - any unreadable state is reported with its file
         raise ValueError(f"{path}: cannot read the run state: {error}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object")
@@ -198,11 +207,13 @@ def _restore(state: dict, path: Path, config: ExperimentConfig, game, learner, p
     if ExperimentConfig.from_json(state["config"], f"{path}: config") != config:
         raise ValueError(f"{path} belongs to a different config: {state['config']}")
     iteration = check_int(state["iteration"], f"{path}: iteration", low=0, high=config.iterations)
-    x = game.validate_strategy(state["strategy"], f"{path}: strategy")
-    theta = game.validate_incentive(state["incentive"], f"{path}: incentive")
+    episodic = isinstance(game, EpisodicTask)
+    x = None if episodic else game.validate_strategy(state["strategy"], f"{path}: strategy")
+    theta = None if episodic else game.validate_incentive(state["incentive"], f"{path}: incentive")
     try:
-        planner.load_state_dict(state["planner"])
-        learner.load_state_dict(state["learner"])
+        planner.load_state_dict(state["planner"])  # an episodic designer's state holds its learners'
+        if not episodic:
+            learner.load_state_dict(state["learner"])
         rng.bit_generator.state = state["rng"]
     except (TypeError, KeyError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
@@ -284,14 +295,17 @@ def run_experiment(
                 )
             remove_stale_temporaries(directory)
         game, learner, planner = build(config)
+        episodic = isinstance(game, EpisodicTask)
         rng = np.random.default_rng(config.seed)
         start, times, records = 0, (0.0, 0.0), []
-        x, theta = game.strategy_set.uniform_point(), planner.initial_incentive()
-        state_path = None if directory is None else directory / "state.json"
+        x, theta = (
+            (None, None) if episodic else (game.strategy_set.uniform_point(), planner.initial_incentive())
+        )
+        state_path = None if directory is None else directory / ("state.pt" if episodic else "state.json")
         metrics_path = None if directory is None else directory / "metrics.jsonl"
         if state_path is not None and state_path.exists():
             start, x, theta, times = _restore(
-                _load_json(state_path), state_path, config, game, learner, planner, rng
+                _load_state(state_path), state_path, config, game, learner, planner, rng
             )
             records = _read_metrics(metrics_path, start // config.metric_every)
             metrics_path.write_text("".join(json.dumps(record) + "\n" for record in records))
@@ -312,20 +326,27 @@ def run_experiment(
                 handle.flush()
                 os.fsync(handle.fileno())
             pending.clear()
-            write_json_atomic(
-                state_path,
-                {
-                    "config": config.to_json(),
-                    "iteration": current["iteration"],
-                    "strategy": current["strategy"].tolist(),
-                    "incentive": current["incentive"].tolist(),
-                    "planner": planner.state_dict(),
-                    "learner": learner.state_dict(),
-                    "rng": rng.bit_generator.state,
-                    "wall_time_s": current["wall_time_s"],
-                    "cpu_time_s": current["cpu_time_s"],
-                },
-            )
+            state = {
+                "config": config.to_json(),
+                "iteration": current["iteration"],
+                "strategy": None if episodic else current["strategy"].tolist(),
+                "incentive": None if episodic else current["incentive"].tolist(),
+                "planner": planner.state_dict(),
+                "learner": None if episodic else learner.state_dict(),
+                "rng": rng.bit_generator.state,
+                "wall_time_s": current["wall_time_s"],
+                "cpu_time_s": current["cpu_time_s"],
+            }
+            if episodic:
+                import io
+
+                import torch
+
+                buffer = io.BytesIO()
+                torch.save(state, buffer)
+                write_bytes_atomic(state_path, buffer.getvalue())
+            else:
+                write_json_atomic(state_path, state)
 
         def reached(line: dict | None) -> bool:
             gap = None if line is None else line.get("objective_gap")
@@ -379,13 +400,15 @@ def run_experiment(
                     return None
         result = {
             "config": config.to_json(),
-            "f_star": game.social_optimum().value,
+            "f_star": None if episodic else game.social_optimum().value,
             "iterations": current["iteration"],
             "stopped": "stop_at_gap" if records and reached(records[-1]) else "iterations",
             "metrics": records,
             "final": records[-1],
-            "incentive": planner.incentive_estimate(current["incentive"]).tolist(),
-            "metric_descriptions": {metric.name: metric.description for metric in MODEL_METRICS},
+            "incentive": None if episodic else planner.incentive_estimate(current["incentive"]).tolist(),
+            "metric_descriptions": EPISODIC_METRICS
+            if episodic
+            else {metric.name: metric.description for metric in MODEL_METRICS},
         }
         if directory is not None:
             checkpoint()

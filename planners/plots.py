@@ -34,7 +34,11 @@ def _series(result: dict, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def plot_runs(runs: dict[str, dict], path, *, title: str, stop_at_gap: float | None = None) -> None:
-    """The comparison figure (module docstring) of ``{name: result}``."""
+    """The comparison figure (module docstring) of ``{name: result}``; runs of episodic games
+    (no model, hence no objective gap) get :func:`plot_episodic_runs`."""
+    if not any("objective_gap" in line for result in runs.values() for line in result["metrics"]):
+        plot_episodic_runs(runs, path, title=title)
+        return
     plt = _pyplot()
     figure, (by_time, by_iteration, equilibrium) = plt.subplots(1, 3, figsize=(16, 4.6))
     positive = [
@@ -92,8 +96,45 @@ def plot_runs(runs: dict[str, dict], path, *, title: str, stop_at_gap: float | N
     plt.close(figure)
 
 
+def plot_episodic_runs(runs: dict[str, dict], path, *, title: str) -> None:
+    """Episodic runs: the collective return against CPU time and against episodes played, and
+    the incentive paid per episode (with the optimum as a line where the task knows it)."""
+    plt = _pyplot()
+    figure, (by_time, by_episode, paid) = plt.subplots(1, 3, figsize=(16, 4.6))
+    optimum = None
+    for index, (name, result) in enumerate(runs.items()):
+        lines = result["metrics"]
+        style = {"linestyle": STYLES[index % len(STYLES)], "label": name}
+        cpu = [line["cpu_time_s"] for line in lines]
+        episodes = [line["episodes"] for line in lines]
+        by_time.plot(cpu, [line["welfare"] for line in lines], **style)
+        by_episode.plot(episodes, [line["welfare"] for line in lines], **style)
+        paid.plot(episodes, [line["incentive_paid"] for line in lines], **style)
+        if lines and "optimality_gap" in lines[-1]:
+            gap, welfare = lines[-1]["optimality_gap"], lines[-1]["welfare"]
+            optimum = welfare / (1.0 - gap) if gap != 1.0 else optimum
+    for axis in (by_time, by_episode):
+        if optimum is not None:
+            axis.axhline(optimum, color="black", linewidth=0.8, label=f"optimum {optimum:g}")
+        axis.set_ylabel("collective environment return per episode")
+    by_time.set(xlabel="CPU time (s)", title="followers' collective return")
+    by_episode.set(xlabel="follower episodes played", title="the same against experience")
+    paid.set(
+        xlabel="follower episodes played", ylabel="incentive paid per episode", title="cost of the incentives"
+    )
+    by_time.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    save_figure_atomic(figure, path)
+    plt.close(figure)
+
+
 def plot_sweep(rows: list[dict], path, *, title: str) -> None:
-    """A bar chart of the final objective gap (mean ± std over seeds) per game × learner × planner."""
+    """A bar chart of the final objective gap (mean ± std over seeds) per game × learner × planner
+    (cells of episodic games, which have no objective gap, are left out)."""
+    rows = [row for row in rows if row["final_objective_gap_mean"] is not None]
+    if not rows:
+        return
     plt = _pyplot()
     labels = [f"{row['game']}\n{row['learner']}\n{row['planner']}" for row in rows]
     means = np.array([row["final_objective_gap_mean"] for row in rows], dtype=float)

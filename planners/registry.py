@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.learners import EuclideanMirrorDescent, jacobian_norm
+from agents.policy_gradient import FixedBonus
 from agents.registry import LearnerSpec
 from agents.registry import registry as learner_registry
 from agents.schedules import PowerSchedule
+from incentive_envs.core import IncentiveGame
 from incentive_envs.registry import CAPABILITIES, EnvSpec, config_parameters
 from incentive_envs.registry import registry as env_registry
-from incentive_envs.validation import build_config, check_positive_int, check_scalar
+from incentive_envs.validation import build_config, check_bool, check_positive_int, check_scalar
 from planners.base import Planner
 from planners.baselines import FixedIncentivePlanner, NoIncentivePlanner, OraclePlanner, ZerothOrderPlanner
 from planners.double_loop import DoubleLoopPlanner
@@ -83,7 +85,7 @@ class PlannerSpec:
             return learner.differentiable
         if self.learner_requirement == "rollouts":
             return learner.feedback == "rollouts"
-        return learner.feedback != "rollouts"
+        return True
 
 
 def follower_model(game, learner, model_step: float | None):
@@ -319,15 +321,34 @@ register(
         ),
     )
 )
+
+
+@dataclass(frozen=True)
+class NoIncentiveConfig:
+    """Parameters of the no-incentive baseline."""
+
+    batch_size: int = 32
+    """Episodic games: episodes per learning step of the followers (ignored by model games)."""
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.batch_size, "batch_size", 100_000)
+
+
+def _no_incentive(game, learner, config: NoIncentiveConfig, seed: int):
+    if isinstance(game, IncentiveGame):
+        return NoIncentivePlanner(game)
+    return FixedBonus(learner, 0.0, batch_size=config.batch_size, seed=seed)
+
+
 register(
     PlannerSpec(
         "none",
-        "no incentive: Proj_Θ(0) forever",
+        "no incentive (Proj_Θ(0); on episodic games selfish learning)",
         NoIncentivePlanner.information,
-        frozenset({"model"}),
+        frozenset(),
         "any",
-        NoParameters,
-        lambda game, learner, config, seed: NoIncentivePlanner(game),
+        NoIncentiveConfig,
+        _no_incentive,
     )
 )
 register(
@@ -352,5 +373,121 @@ register(
         "any",
         NoParameters,
         lambda game, learner, config, seed: OraclePlanner(game),
+    )
+)
+
+
+@dataclass(frozen=True)
+class FixedBonusConfig:
+    """Parameters of the fixed bonus per prosocial event (lever pull, waste cell cleaned)."""
+
+    bonus: float = 0.1
+    """Bonus per prosocial event paid to every agent."""
+    batch_size: int = 32
+    """Episodes per learning step of the followers."""
+
+    def __post_init__(self) -> None:
+        check_scalar(self.bonus, "bonus", low=0.0)
+        check_positive_int(self.batch_size, "batch_size", 100_000)
+
+
+@dataclass(frozen=True)
+class MetaGradientConfig:
+    """Parameters of the meta-gradient incentive designer."""
+
+    batch_size: int = 32
+    """Episodes per iteration (training and validation batches)."""
+    designer_lr: float = 0.001
+    """Adam's learning rate on the incentive function."""
+    max_incentive: float = 1.0
+    """``R_max``: the largest bonus per agent per step."""
+    cost_weight: float = 0.01
+    """``κ``: the price of a unit of incentive in the designer's objective."""
+    constant_start: bool = True
+    """Start from a constant incentive."""
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.batch_size, "batch_size", 100_000)
+        check_scalar(self.designer_lr, "designer_lr", low=0.0, low_inclusive=False)
+        check_scalar(self.max_incentive, "max_incentive", low=0.0, low_inclusive=False)
+        check_scalar(self.cost_weight, "cost_weight", low=0.0)
+        check_bool(self.constant_start, "constant_start")
+
+
+@dataclass(frozen=True)
+class RLPlannerConfig:
+    """Parameters of the dual-RL (PPO) planner."""
+
+    batch_size: int = 32
+    """Follower episodes per planner step."""
+    bonus_levels: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0)
+    """The bonus menu of every agent (per prosocial event)."""
+    cost_weight: float = 0.01
+    """``κ``: the price of a unit of bonus in the planner's reward."""
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.batch_size, "batch_size", 100_000)
+        check_scalar(self.cost_weight, "cost_weight", low=0.0)
+
+
+def _meta_gradient(task, learners, config: MetaGradientConfig, seed: int):
+    from planners.meta_gradient import MetaGradientDesigner
+
+    return MetaGradientDesigner(
+        learners,
+        batch_size=config.batch_size,
+        designer_lr=config.designer_lr,
+        max_incentive=config.max_incentive,
+        cost_weight=config.cost_weight,
+        constant_start=config.constant_start,
+        seed=seed,
+    )
+
+
+def _rl_planner(task, learners, config: RLPlannerConfig, seed: int):
+    from planners.rl_planner import RLPlanner
+
+    return RLPlanner(
+        learners,
+        batch_size=config.batch_size,
+        bonus_levels=config.bonus_levels,
+        cost_weight=config.cost_weight,
+        seed=seed,
+    )
+
+
+register(
+    PlannerSpec(
+        "fixed_bonus",
+        "a constant bonus per prosocial event (lever pull, waste cell cleaned)",
+        "observes nothing; the bonus is fixed in advance",
+        frozenset({"episodic"}),
+        "rollouts",
+        FixedBonusConfig,
+        lambda task, learners, config, seed: FixedBonus(
+            learners, config.bonus, batch_size=config.batch_size, seed=seed
+        ),
+    )
+)
+register(
+    PlannerSpec(
+        "meta_gradient",
+        "meta-gradient incentive designer: online cross-validation through the followers' update (Yang et al. 2021)",
+        "observes played episodes; knows the followers' learning rule, not the game's rules",
+        frozenset({"episodic"}),
+        "rollouts",
+        MetaGradientConfig,
+        _meta_gradient,
+    )
+)
+register(
+    PlannerSpec(
+        "rl_planner",
+        "dual RL: a PPO planner choosing each agent's bonus every iteration",
+        "observes each batch's action frequencies and collective return; knows neither rules nor learning rule",
+        frozenset({"episodic"}),
+        "rollouts",
+        RLPlannerConfig,
+        _rl_planner,
     )
 )

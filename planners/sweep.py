@@ -8,7 +8,7 @@ system. Files in the sweep directory:
 * ``trials/<game>-<learner>-<planner>-s<seed>.json`` — a finished trial's full result, or its
   error (``{"status": "failed", "error": …}``);
 * ``summary.json`` — ``{"trials": [{game, learner, planner, seed, status,
-  final_objective_gap, iterations, wall_s}, …], "skipped": [invalid combinations],
+  final_objective_gap, final_welfare (episodic games), iterations, wall_s}, …], "skipped": [invalid combinations],
   "aggregate": [mean ± std over seeds per game × learner × planner]}``;
 * ``summary.txt`` and ``summary.png`` — the aggregated table and a bar chart.
 
@@ -243,6 +243,7 @@ def summarize(trials: list[Trial], results: dict[str, dict], skipped: list[list[
             "seed": config.seed,
             "status": result["status"],
             "final_objective_gap": None,
+            "final_welfare": None,
             "iterations": None,
             "wall_s": None,
         }
@@ -250,6 +251,7 @@ def summarize(trials: list[Trial], results: dict[str, dict], skipped: list[list[
             final = result["final"]
             row.update(
                 final_objective_gap=final.get("objective_gap"),
+                final_welfare=final.get("welfare"),
                 iterations=result["iterations"],
                 wall_s=final["wall_time_s"],
             )
@@ -261,34 +263,37 @@ def summarize(trials: list[Trial], results: dict[str, dict], skipped: list[list[
         groups.setdefault((row["game"], row["learner"], row["planner"]), []).append(row)
     aggregate = []
     for (game, learner, planner), members in groups.items():
-        gaps = np.array(
-            [row["final_objective_gap"] for row in members if row["final_objective_gap"] is not None]
-        )
-        aggregate.append(
-            {
-                "game": game,
-                "learner": learner,
-                "planner": planner,
-                "seeds": len(members),
-                "finished": int(gaps.size),
-                "final_objective_gap_mean": float(gaps.mean()) if gaps.size else None,
-                "final_objective_gap_std": float(gaps.std()) if gaps.size else None,
-            }
-        )
+        finished = [row for row in members if row["status"] == "finished"]
+        entry = {
+            "game": game,
+            "learner": learner,
+            "planner": planner,
+            "seeds": len(members),
+            "finished": len(finished),
+        }
+        for key in ("final_objective_gap", "final_welfare"):
+            values = np.array([row[key] for row in finished if row[key] is not None])
+            entry[f"{key}_mean"] = float(values.mean()) if values.size else None
+            entry[f"{key}_std"] = float(values.std()) if values.size else None
+        aggregate.append(entry)
     return {"trials": rows, "skipped": skipped, "aggregate": aggregate}
 
 
 def summary_table(summary: dict) -> str:
-    """The aggregated table: final objective gap, mean ± std over seeds."""
-    lines = [f"{'game':<14}{'learner':<15}{'planner':<17}{'finished':>9}  final objective gap (mean ± std)"]
+    """The aggregated table: final objective gap (games with a model) or collective return
+    (episodic games), mean ± std over seeds."""
+    lines = [
+        f"{'game':<14}{'learner':<17}{'planner':<17}{'finished':>9}  final objective gap / return (mean ± std)"
+    ]
     for row in summary["aggregate"]:
-        gap = (
-            "—"
-            if row["final_objective_gap_mean"] is None
-            else f"{row['final_objective_gap_mean']:.3e} ± {row['final_objective_gap_std']:.1e}"
-        )
+        if row["final_objective_gap_mean"] is not None:
+            value = f"{row['final_objective_gap_mean']:.3e} ± {row['final_objective_gap_std']:.1e}"
+        elif row["final_welfare_mean"] is not None:
+            value = f"return {row['final_welfare_mean']:.4g} ± {row['final_welfare_std']:.2g}"
+        else:
+            value = "—"
         lines.append(
-            f"{row['game']:<14}{row['learner']:<15}{row['planner']:<17}{row['finished']:>4}/{row['seeds']:<4}  {gap}"
+            f"{row['game']:<14}{row['learner']:<17}{row['planner']:<17}{row['finished']:>4}/{row['seeds']:<4}  {value}"
         )
     failed = [row for row in summary["trials"] if row["status"] == "failed"]
     for row in failed:

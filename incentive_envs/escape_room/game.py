@@ -191,7 +191,13 @@ class EscapeRoomTask:
 
     @property
     def reward_scale(self) -> float:
-        return abs(optimum(self.n_agents, self.threshold))
+        return abs(self.optimum)
+
+    @property
+    def optimum(self) -> float:
+        """The largest collective environment return of an episode, ``10 (N − M) − M``
+        (:func:`optimum`): the ground truth of the engine's optimality gap."""
+        return optimum(self.n_agents, self.threshold)
 
     def reset(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``B`` games with every agent at the start."""
