@@ -177,23 +177,9 @@ class CongestionEnv(IncentiveParallelEnv):
         padded = self._padded(np.asarray(strategy, dtype=np.float64))
         return dict(zip(self.possible_agents, padded))
 
-    def _joint_action(self, actions: dict) -> np.ndarray:
-        if not isinstance(actions, dict):
-            raise ValueError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
-        trimmed = {}
-        for agent, action in actions.items():
-            if agent not in self._agent_index:
-                trimmed[agent] = action  # reported by the base class
-                continue
-            action = as_finite_array(action, f"actions[{agent!r}]", (self.paths_per_od,))
-            outside = np.flatnonzero((action < 0.0) | (action > 1.0))
-            if outside.size:
-                raise ValueError(
-                    f"actions[{agent!r}] = {float(action[outside[0]])!r} is outside the action space [0, 1]"
-                )
-            block = self._slices[self._agent_index[agent]]
-            trimmed[agent] = action[: block.stop - block.start]
-        return super()._joint_action(trimmed)
+    def _strategy_from_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Each OD pair's weights on its own paths (trailing padding ignored), normalised."""
+        return super()._strategy_from_actions(actions.reshape(-1)[self._padded_index])
 
     def _render_text(self) -> str:
         text = super()._render_text()
