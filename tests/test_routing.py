@@ -20,7 +20,6 @@ from incentive_envs.routing import (
     PathSet,
     RoutingGame,
     braess,
-    download_tntp,
     grid,
     k_shortest_paths,
     network_from_links,
@@ -31,12 +30,8 @@ from incentive_envs.routing import (
 )
 from incentive_envs.routing.assignment import ShortestPathGraph, user_equilibrium
 from incentive_envs.routing.game import logit_equilibrium
-from incentive_envs.routing.network import (
-    BRAESS_BRIDGE_LINK,
-    SIOUX_FALLS_DIGEST,
-    SIOUX_FALLS_TOLLED_LINKS,
-    content_digest,
-)
+from incentive_envs.routing.network import BRAESS_BRIDGE_LINK
+from incentive_envs.routing.tntp import SIOUX_FALLS_DIGEST, SIOUX_FALLS_TOLLED_LINKS, content_digest
 from planners.hypergradient import exact_hypergradient
 
 ARRAYS = (

@@ -56,14 +56,8 @@ from gymnasium import spaces
 
 from incentive_envs.env import ACTION_TOLERANCE, IncentiveParallelEnv, StageGameConfig, env_constructors
 from incentive_envs.routing.game import DEFAULT_PATHS_PER_OD, RoutingGame
-from incentive_envs.routing.network import (
-    SIOUX_FALLS_TOLLED_LINKS,
-    Network,
-    aequilibrae_sioux_falls_zip,
-    braess,
-    pigou,
-    sioux_falls,
-)
+from incentive_envs.routing.network import Network, braess, pigou
+from incentive_envs.routing.tntp import SIOUX_FALLS_TOLLED_LINKS, aequilibrae_sioux_falls_zip, sioux_falls
 from incentive_envs.validation import as_finite_array, build_config, check_positive_int
 
 
@@ -115,7 +109,7 @@ def congestion_game(config: CongestionConfig) -> RoutingGame:
     """The model of the game ``config`` describes."""
     network = resolve_network(config.network)
     tolled_links = config.tolled_links
-    if tolled_links is None and network.name == "sioux_falls":
+    if tolled_links is None and network.name == "SiouxFalls":
         tolled_links = SIOUX_FALLS_TOLLED_LINKS
     return RoutingGame(
         network, config.eta, tolled_links, config.toll_bounds, paths_per_od=config.paths_per_od
