@@ -608,8 +608,14 @@ def tntp_network(
     A download whose digest differs raises ``ValueError`` and writes nothing.
     """
     entry = _network_files(name)
-    toll_weight = entry.toll_weight if toll_weight is None else toll_weight
-    distance_weight = entry.distance_weight if distance_weight is None else distance_weight
+    toll_weight = (
+        entry.toll_weight if toll_weight is None else check_scalar(toll_weight, "toll_weight", low=0.0)
+    )
+    distance_weight = (
+        entry.distance_weight
+        if distance_weight is None
+        else check_scalar(distance_weight, "distance_weight", low=0.0)
+    )
     net, trips = _collection_paths(name, (entry.net, entry.trips), directory, download, base_url, timeout)
     return read_tntp(net, trips, name=name, toll_weight=toll_weight, distance_weight=distance_weight)
 
