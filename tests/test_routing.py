@@ -9,6 +9,7 @@ import http.server
 import itertools
 import re
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from incentive_envs.routing import (
     tntp_network,
     write_tntp,
 )
-from incentive_envs.routing.assignment import ShortestPathGraph, user_equilibrium
+from incentive_envs.routing.assignment import ConvergenceWarning, ShortestPathGraph, user_equilibrium
 from incentive_envs.routing.game import logit_equilibrium
 from incentive_envs.routing.network import BRAESS_BRIDGE_LINK
 from incentive_envs.routing.tntp import (
@@ -829,13 +830,15 @@ def _recomputed_gap(network, result):
 
 
 def test_not_converged_is_reported():
-    result = user_equilibrium(grid(3, 3), relative_gap=1e-12, max_iterations=3)
+    with pytest.warns(ConvergenceWarning, match="stopped after 3 iterations"):
+        result = user_equilibrium(grid(3, 3), relative_gap=1e-12, max_iterations=3)
     assert not result.converged and result.iterations == 3 and result.relative_gap > 1e-12
 
 
 def test_reported_gap_describes_the_returned_flow_when_not_converged():
     network = grid(3, 3)
-    result = user_equilibrium(network, relative_gap=1e-12, max_iterations=3)
+    with pytest.warns(ConvergenceWarning):
+        result = user_equilibrium(network, relative_gap=1e-12, max_iterations=3)
     assert result.relative_gap == pytest.approx(_recomputed_gap(network, result), rel=1e-9)
 
 
@@ -848,7 +851,9 @@ def test_reported_gap_describes_the_returned_flow_when_not_converged():
     ],
 )
 def test_every_frank_wolfe_variant_makes_progress(method):
-    result = user_equilibrium(grid(3, 3), relative_gap=1e-9, method=method, max_iterations=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # plain Frank–Wolfe stops short of 1e-9
+        result = user_equilibrium(grid(3, 3), relative_gap=1e-9, method=method, max_iterations=500)
     assert result.relative_gap < 1e-3
 
 
@@ -859,6 +864,8 @@ def test_every_frank_wolfe_variant_makes_progress(method):
         ({"tolls": np.ones(4)}, "tolls must have shape"),
         ({"tolls": np.array([0, 0, 0, 0, np.nan])}, "tolls must be finite"),
         ({"method": "msa"}, "method must be"),
+        ({"on_unconverged": "quiet"}, "on_unconverged must be one of"),
+        ({"graph": ShortestPathGraph(pigou())}, "graph must be built on the same network"),
         ({"tolls": np.ones(5), "system_optimal": True}, "tolls are transfers"),
         ({"relative_gap": 0.0}, "relative_gap"),
         ({"max_iterations": 0}, "max_iterations"),
