@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from incentive_envs.core import IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
+from incentive_envs.routing.linalg import projected_cg
 from incentive_envs.routing.network import Network
 from incentive_envs.routing.path_assignment import PathAssignmentResult, PathFlows, path_equilibrium
 from incentive_envs.routing.paths import PathSet, k_shortest_paths
@@ -331,7 +332,7 @@ def _logit_newton(game, theta, q, eta, tolerance, max_iterations):
         def precondition(r, weight=weight):
             return weight * r / (eta * demand)
 
-        step = _projected_cg(hessian_vector, center, precondition, gradient)
+        step, _ = projected_cg(hessian_vector, center, precondition, gradient, 1e-12, 500)
         descent = float(gradient @ step)
         log_step = np.where(active, step / np.where(active, q, 1.0), 0.0)
         value = potential(q)
@@ -352,34 +353,6 @@ def _logit_newton(game, theta, q, eta, tolerance, max_iterations):
             q = np.where(tiny, np.maximum(game.logit_response(q, theta, eta), MIN_SHARE), q)
             q = q / np.repeat(strategy_set.block_sum(q), sizes)
     return best, best_residual
-
-
-def _projected_cg(hessian_vector, center, precondition, gradient, rtol=1e-12, max_iterations=500):
-    """Minimise ``gᵀδ + ½ δᵀHδ`` subject to ``Σ_a δ^{ia} = 0`` per block by projected PCG
-    (Gould, Hribar & Nocedal, 2001). ``center`` removes the per-block weighted mean, which
-    together with the diagonal ``precondition`` is the preconditioned projection; residuals
-    are re-centred every iteration so that ``rᵀPr`` carries no cancellation error."""
-    step = np.zeros_like(gradient)
-    residual = center(gradient)
-    projected = precondition(residual)
-    direction = -projected
-    rho = float(residual @ projected)
-    target = rtol * rho
-    for _ in range(max_iterations):
-        if not rho > target:
-            break
-        curvature = hessian_vector(direction)
-        denominator = float(direction @ curvature)
-        if not denominator > 0:
-            break
-        alpha = rho / denominator
-        step += alpha * direction
-        residual = center(residual + alpha * curvature)
-        projected = precondition(residual)
-        rho_next = float(residual @ projected)
-        direction = -projected + (rho_next / rho) * direction
-        rho = rho_next
-    return step
 
 
 def _logit_frank_wolfe_step(q, response, cost, demand, iterations: int = 50) -> np.ndarray:

@@ -61,6 +61,7 @@ from incentive_envs.routing.assignment import (
     report_unconverged,
     validated_tolls,
 )
+from incentive_envs.routing.linalg import projected_cg
 from incentive_envs.routing.network import Network
 from incentive_envs.validation import (
     as_finite_array,
@@ -319,25 +320,14 @@ def _newton_step(
         reduced = system.incidence @ (slope * system.link_flow(absorb(change)))
         return np.where(free, reduced - reduced[basic][od] + damping * change, 0.0)
 
-    residual = np.where(free, excess, 0.0) + hessian(emptied)
-    newton = np.zeros(flow.size)
-    preconditioned = np.where(free, residual / diagonal, 0.0)
-    search = -preconditioned
-    rho = float(residual @ preconditioned)
-    target = NEWTON_FORCING**2 * rho
-    iterations = 0
-    while rho > target and iterations < NEWTON_CG_ITERATIONS:
-        product = hessian(search)
-        denominator = float(search @ product)
-        if not denominator > 0:
-            break
-        length = rho / denominator
-        newton += length * search
-        residual = residual + length * product
-        preconditioned = np.where(free, residual / diagonal, 0.0)
-        rho, previous = float(residual @ preconditioned), rho
-        search = -preconditioned + (rho / previous) * search
-        iterations += 1
+    newton, iterations = projected_cg(
+        hessian,
+        lambda residual: np.where(free, residual, 0.0),
+        lambda residual: np.where(free, residual / diagonal, 0.0),
+        np.where(free, excess, 0.0) + hessian(emptied),
+        NEWTON_FORCING**2,
+        NEWTON_CG_ITERATIONS,
+    )
     target_flow = flow + absorb(np.where(free, newton, emptied))
     if np.any(target_flow < 0):
         target_flow = np.maximum(target_flow, 0.0)
