@@ -362,6 +362,8 @@ def test_missing_header_column_names_file_and_line(tmp_path):
             "metadata <NUMBER OF NODES> must be an integer, got '4.5'",
         ),
         ("<NUMBER OF NODES> 4", "<NUMBER OF NODES> 0", 2, r"metadata <NUMBER OF NODES> must be in \[1, "),
+        ("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> inf", 1, "metadata <NUMBER OF ZONES> must be an integer"),
+        ("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> 5", 1, r"metadata <NUMBER OF ZONES> must be in \[1, 4\]"),
         ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> nan", 4, "metadata <NUMBER OF LINKS> must be an integer"),
         ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> 6", 4, "<NUMBER OF LINKS> is 6 but 5 links were read"),
         ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> 4", 4, "<NUMBER OF LINKS> is 4 but 5 links were read"),

@@ -249,6 +249,7 @@ def read_tntp(
     n_nodes = _metadata_int(metadata, "NUMBER OF NODES", net_path, 1, MAX_NODES)
     n_links_expected = _metadata_int(metadata, "NUMBER OF LINKS", net_path, 0, 2**62)
     first_thru = _metadata_int(metadata, "FIRST THRU NODE", net_path, 0, n_nodes + 1, default=1)
+    _metadata_int(metadata, "NUMBER OF ZONES", net_path, 1, n_nodes, default=1)  # checked, not needed
     table = _read_links(lines, start, n_nodes, net_path)
     n_links = table["init_node"].size
     if n_links != n_links_expected:
