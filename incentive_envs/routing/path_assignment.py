@@ -84,7 +84,7 @@ from incentive_envs.validation import (
 NEWTON_FORCING = 0.1
 """Conjugate gradients stop once the preconditioned residual norm falls by this factor."""
 
-NEWTON_CG_ITERATIONS = 20
+NEWTON_CG_ITERATIONS = 10
 """At most this many conjugate-gradient iterations per Newton step."""
 
 NEWTON_DAMPING = 0.01
