@@ -13,12 +13,13 @@ from incentive_envs.routing import (
     Network,
     read_tntp,
     read_tntp_flow,
+    read_tntp_nodes,
     sioux_falls,
     tntp_best_known_flow,
     tntp_network,
     write_tntp,
 )
-from incentive_envs.routing.tntp import SIOUX_FALLS_DIGEST, content_digest
+from incentive_envs.routing.tntp import SIOUX_FALLS_DIGEST, cache_dir, content_digest
 
 NET = """<NUMBER OF ZONES> 2
 <NUMBER OF NODES> 4
@@ -243,3 +244,35 @@ def test_sioux_falls_is_the_same_network_from_every_source():
     assert content_digest(sioux_falls("aequilibrae")) == SIOUX_FALLS_DIGEST
     assert content_digest(sioux_falls("download")) == SIOUX_FALLS_DIGEST
     assert sioux_falls("aequilibrae").name == network.name == "SiouxFalls"
+
+
+def test_read_tntp_nodes(tmp_path):
+    network = read_tntp(*_files(tmp_path))
+    path = tmp_path / "x_node.tntp"
+    text = "Node\tX\tY\t;\n2\t1.5\t-2\t;\n1\t0\t0\t;\n3\t7\t7\t;\n4\t8\t9\t;\n"
+    path.write_text(text)
+    np.testing.assert_array_equal(read_tntp_nodes(path, network), [[0, 0], [1.5, -2], [7, 7], [8, 9]])
+    for old, new, problem in [
+        ("3\t7\t7", "5\t7\t7", re.escape(f"{path}:4: unknown node 5 (nodes are 1..4)")),
+        ("3\t7\t7", "1\t7\t7", re.escape(f"{path}:4: node 1 is listed twice")),
+        ("3\t7\t7", "3\t7\tnan", re.escape(f"{path}:4: non-finite number 'nan' in column 'y'")),
+        ("3\t7\t7\t;\n", "", re.escape(f"{path}: no coordinates for node 3")),
+        ("Node\tX\tY\t;\n", "", "expected a header line 'Node X Y'"),
+    ]:
+        path.write_text(text.replace(old, new))
+        with pytest.raises(ValueError, match=problem):
+            read_tntp_nodes(path, network)
+
+
+@pytest.mark.parametrize(
+    "name, file", [("SiouxFalls", "SiouxFalls_node.tntp"), ("Chicago-Sketch", "ChicagoSketch_node.tntp")]
+)
+def test_the_collections_node_files_load(name, file):
+    network, _ = _from_cache(name)
+    path = cache_dir() / "tntp" / name / file
+    if not path.exists():
+        pytest.skip(f"{path} is not in the cache")
+    coordinates = read_tntp_nodes(path, network)
+    assert coordinates.shape == (network.n_nodes, 2) and np.all(np.isfinite(coordinates))
+    if name == "SiouxFalls":
+        np.testing.assert_allclose(coordinates[0], [-96.77041974, 43.61282792])

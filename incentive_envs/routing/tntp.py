@@ -8,7 +8,8 @@ entries) and ``<Name>_flow.tntp`` (the best known user-equilibrium link flows). 
 are for academic research; cite the collection in publications.
 
 * :func:`read_tntp` / :func:`write_tntp` read and write network and trips files;
-  :func:`read_tntp_flow` reads a best-known flow file onto a network's links;
+  :func:`read_tntp_flow` reads a best-known flow file onto a network's links and
+  :func:`read_tntp_nodes` a node-coordinate file onto its nodes;
 * :func:`tntp_network` and :func:`tntp_best_known_flow` give the networks of
   :data:`TNTP_NETWORKS` by their folder name (``"SiouxFalls"``, ``"Anaheim"``,
   ``"Chicago-Sketch"``), read from the cache ``$INCENTIVE_ENVS_CACHE/tntp/<Folder>/``
@@ -385,6 +386,36 @@ def read_tntp_flow(path: str | os.PathLike, network: Network) -> np.ndarray:
             f"{path}: no flow for link {link} ({network.init_node[link] + 1} -> {network.term_node[link] + 1})"
         )
     return flow
+
+
+def read_tntp_nodes(path: str | os.PathLike, network: Network) -> np.ndarray:
+    """The node coordinates of a TNTP node file (rows ``node x y`` after a header line
+    ``Node X Y``), shape ``(n_nodes, 2)`` in ``network``'s node order (the collection's
+    units: Sioux Falls in degrees, Chicago Sketch in Illinois State Plane feet).
+
+    Raises ``ValueError`` naming the file and line for malformed rows, unknown or repeated
+    nodes, and nodes the file leaves out.
+    """
+    path = Path(path)
+    lines = _read_lines(path)
+    rows = [(index, line.replace(";", " ").split()) for index, line in enumerate(lines) if line.strip()]
+    if not rows or [field.lower() for field in rows[0][1][:3]] != ["node", "x", "y"]:
+        raise ValueError(f"{path}: expected a header line 'Node X Y'")
+    coordinates = np.full((network.n_nodes, 2), np.nan)
+    for index, fields in rows[1:]:
+        if len(fields) != 3:
+            raise ValueError(f"{path}:{index + 1}: expected 'node x y', got {lines[index]!r}")
+        node, x, y = (_parse_number(field, column, path, index + 1) for field, column in zip(fields, "nxy"))
+        if node != int(node) or not 1 <= node <= network.n_nodes:
+            raise ValueError(f"{path}:{index + 1}: unknown node {node:g} (nodes are 1..{network.n_nodes})")
+        if not np.isnan(coordinates[int(node) - 1, 0]):
+            raise ValueError(f"{path}:{index + 1}: node {node:g} is listed twice")
+        coordinates[int(node) - 1] = x, y
+    if np.isnan(coordinates).any():
+        raise ValueError(
+            f"{path}: no coordinates for node {int(np.flatnonzero(np.isnan(coordinates[:, 0]))[0]) + 1}"
+        )
+    return coordinates
 
 
 def write_tntp(network: Network, net_path: str | os.PathLike, trips_path: str | os.PathLike) -> None:
