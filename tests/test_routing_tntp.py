@@ -276,3 +276,17 @@ def test_the_collections_node_files_load(name, file):
     assert coordinates.shape == (network.n_nodes, 2) and np.all(np.isfinite(coordinates))
     if name == "SiouxFalls":
         np.testing.assert_allclose(coordinates[0], [-96.77041974, 43.61282792])
+
+
+def test_paths_and_networks_are_checked(tmp_path):
+    net, trips = _files(tmp_path)
+    with pytest.raises(ValueError, match="net_path must be a path"):
+        read_tntp(3, trips)
+    with pytest.raises(ValueError, match="trips_path must be a path"):
+        read_tntp(net, None)
+    with pytest.raises(ValueError, match="network must be a Network"):
+        read_tntp_flow(net, "SiouxFalls")
+    with pytest.raises(ValueError, match="network must be a Network"):
+        write_tntp("SiouxFalls", tmp_path / "a", tmp_path / "b")
+    with pytest.raises(ValueError, match="directory must be a path"):
+        tntp_network("SiouxFalls", directory=1)

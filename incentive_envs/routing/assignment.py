@@ -338,6 +338,8 @@ def user_equilibrium(
         At ``max_iterations`` above ``relative_gap``: warn (:class:`ConvergenceWarning`) and
         return the last iterate, or raise :class:`ConvergenceError`.
     """
+    if not isinstance(network, Network):
+        raise ValueError(f"network must be a Network, got {type(network).__name__}")
     check_choice(method, "method", ("bfw", "cfw", "fw"))
     check_choice(on_unconverged, "on_unconverged", UNCONVERGED_ACTIONS)
     tolerance = check_scalar(relative_gap, "relative_gap", low=0.0, low_inclusive=False)

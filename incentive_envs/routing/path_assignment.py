@@ -414,6 +414,8 @@ def path_equilibrium(
         At ``max_iterations`` above ``relative_gap``: warn and return, or raise
         :class:`~incentive_envs.routing.assignment.ConvergenceError`.
     """
+    if not isinstance(network, Network):
+        raise ValueError(f"network must be a Network, got {type(network).__name__}")
     tolerance = check_scalar(relative_gap, "relative_gap", low=0.0, low_inclusive=False)
     max_iterations = check_positive_int(max_iterations, "max_iterations")
     max_paths_per_od = check_positive_int(max_paths_per_od, "max_paths_per_od")

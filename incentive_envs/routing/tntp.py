@@ -73,6 +73,12 @@ _COLUMN_LOWER_BOUNDS = {
 }
 
 
+def _as_path(value, name: str) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a path (str or os.PathLike), got {value!r}")
+    return Path(value)
+
+
 def _read_lines(path: Path) -> list[str]:
     """The file's lines: UTF-8 with or without a byte-order mark, any line ends."""
     try:
@@ -123,6 +129,11 @@ def _metadata_int(
     if not low <= number <= high:
         raise ValueError(f"{path}:{line}: metadata <{key}> must be in [{low}, {high}], got {number}")
     return number
+
+
+def _check_network(network) -> None:
+    if not isinstance(network, Network):
+        raise ValueError(f"network must be a Network, got {type(network).__name__}")
 
 
 def _normalise_column(name: str) -> str:
@@ -242,7 +253,7 @@ def read_tntp(
     column, unknown nodes or zones, out-of-range link parameters, and link counts or
     totals that disagree with the metadata.
     """
-    net_path, trips_path = Path(net_path), Path(trips_path)
+    net_path, trips_path = _as_path(net_path, "net_path"), _as_path(trips_path, "trips_path")
     toll_weight = check_scalar(toll_weight, "toll_weight", low=0.0)
     distance_weight = check_scalar(distance_weight, "distance_weight", low=0.0)
     lines = _read_lines(net_path)
@@ -347,7 +358,8 @@ def read_tntp_flow(path: str | os.PathLike, network: Network) -> np.ndarray:
     Raises ``ValueError`` naming the file and line for malformed rows, links the network
     does not have, and links the file lists twice or leaves out.
     """
-    path = Path(path)
+    path = _as_path(path, "path")
+    _check_network(network)
     lines = _read_lines(path)
     keys = network.init_node * network.n_nodes + network.term_node
     order = np.argsort(keys, kind="stable")
@@ -396,7 +408,8 @@ def read_tntp_nodes(path: str | os.PathLike, network: Network) -> np.ndarray:
     Raises ``ValueError`` naming the file and line for malformed rows, unknown or repeated
     nodes, and nodes the file leaves out.
     """
-    path = Path(path)
+    path = _as_path(path, "path")
+    _check_network(network)
     lines = _read_lines(path)
     rows = [(index, line.replace(";", " ").split()) for index, line in enumerate(lines) if line.strip()]
     if not rows or [field.lower() for field in rows[0][1][:3]] != ["node", "x", "y"]:
@@ -427,6 +440,8 @@ def write_tntp(network: Network, net_path: str | os.PathLike, trips_path: str | 
     ``toll_weight``/``distance_weight`` to :func:`read_tntp`) and demand between nodes that
     are not zones.
     """
+    _check_network(network)
+    net_path, trips_path = _as_path(net_path, "net_path"), _as_path(trips_path, "trips_path")
     no_constant = (network.free_flow_time == 0) & (network.delay > 0)
     if no_constant.any():
         raise ValueError(
@@ -501,6 +516,9 @@ def content_digest(network: Network) -> str:
 
 
 # -- the collection by name -------------------------------------------------------------
+
+MAX_DOWNLOAD_BYTES = 200_000_000
+"""Downloads larger than this are refused (the largest file known here is 3 MB)."""
 
 TNTP_BASE_URL = "https://raw.githubusercontent.com/bstabler/TransportationNetworks/master/"
 """Where :func:`tntp_network` downloads from: ``<base>/<Folder>/<file>``."""
@@ -581,7 +599,9 @@ def _verified_file(directory: Path, file: str, sha256: str, url: str, download: 
         state = "has the wrong SHA-256 digest" if path.exists() else "is missing"
         raise FileNotFoundError(f"{path} {state} and download=False")
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        data = response.read()
+        data = response.read(MAX_DOWNLOAD_BYTES + 1)
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ValueError(f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes; nothing was written")
     received = hashlib.sha256(data).hexdigest()
     if received != sha256:
         raise ValueError(f"{url} has SHA-256 {received}, expected {sha256}; nothing was written")
@@ -597,7 +617,7 @@ def _collection_paths(
     timeout = check_scalar(timeout, "timeout", low=0.0, low_inclusive=False)
     if not isinstance(base_url, str):
         raise ValueError(f"base_url must be a string, got {base_url!r}")
-    folder = cache_dir() / "tntp" / entry.folder if directory is None else Path(directory)
+    folder = cache_dir() / "tntp" / entry.folder if directory is None else _as_path(directory, "directory")
     return [
         _verified_file(
             folder, file, entry.sha256[file], f"{base_url}{entry.folder}/{file}", download, timeout
