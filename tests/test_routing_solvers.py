@@ -432,7 +432,7 @@ def test_warm_start_flows_are_rescaled_to_the_demand_within_tolerance():
     ],
 )
 def test_path_equilibrium_rejects_bad_input(kwargs, match):
-    for solve in (path_equilibrium, user_equilibrium):
+    for solve in (path_equilibrium, user_equilibrium, ShortestPathGraph):
         with pytest.raises(ValueError, match="network must be a Network, got str"):
             solve("SiouxFalls")
     with pytest.raises(ValueError, match=match):

@@ -78,6 +78,8 @@ class ShortestPathGraph:
     """
 
     def __init__(self, network: Network):
+        if not isinstance(network, Network):
+            raise ValueError(f"network must be a Network, got {type(network).__name__}")
         self.network = network
         n_nodes = network.n_nodes
         blocked = network.first_thru_node
