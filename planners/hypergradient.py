@@ -37,11 +37,25 @@ from incentive_envs.core import IncentiveGame
 from incentive_envs.validation import check_choice, check_int, check_scalar
 
 
+def _cross(a: np.ndarray, b: np.ndarray, rows: int) -> np.ndarray:
+    """``aᵀ b`` over ``rows`` rows (vectors or ``(rows, r)`` matrices) where ``a`` or ``b`` may be
+    one uniform row (first dimension 1, :class:`~incentive_envs.core.LowRankJacobian`'s
+    convention)."""
+    if a.shape[0] == 1 and b.shape[0] == 1:
+        return rows * (a.T @ b)
+    if a.shape[0] == 1:
+        return a.T @ b.sum(axis=0, keepdims=True)
+    if b.shape[0] == 1:
+        return a.sum(axis=0, keepdims=True).T @ b
+    return a.T @ b
+
+
 @dataclass(frozen=True)
 class WoodburySolver:
     """Direct solve of ``(diag(d) + L Rᵀ) z = b`` (Sherman–Morrison–Woodbury):
-    ``z = D⁻¹b − D⁻¹L (I + Rᵀ D⁻¹ L)⁻¹ Rᵀ D⁻¹ b``, ``O(m r²)`` for ``m`` unknowns and rank ``r``.
-    Raises ``ValueError`` for a system without structure and ``LinAlgError`` if singular."""
+    ``z = D⁻¹b − D⁻¹L (I + Rᵀ D⁻¹ L)⁻¹ Rᵀ D⁻¹ b``, ``O(m r²)`` for ``m`` unknowns and rank ``r``
+    (uniform parts of the structure cost ``O(1)``). Raises ``ValueError`` for a system without
+    structure and ``LinAlgError`` if singular."""
 
     def __call__(self, system: AdjointSystem) -> np.ndarray:
         structure = system.structure
@@ -50,18 +64,30 @@ class WoodburySolver:
         diagonal, left, right = structure
         if not diagonal.all():
             raise np.linalg.LinAlgError("the diagonal of the adjoint system has a zero entry")
+        rows = system.rhs.size
         scaled_rhs = system.rhs / diagonal
-        if system.rhs.size == 0:
+        if rows == 0:
+            return scaled_rhs
+        if diagonal.shape == (1,) and left.shape == right.shape == (1, 1):
+            # d I + l r 11ᵀ (Cournot, the aggregative game): z = b/d − l r Σ(b/d) / (d + l r m)
+            product = float(left[0, 0] * right[0, 0])
+            scaled_rhs -= product * float(np.add.reduce(scaled_rhs)) / (float(diagonal[0]) + product * rows)
             return scaled_rhs
         if left.shape[1] == 1:  # Sherman–Morrison: scalar algebra
-            scaled_u = left[:, 0] / diagonal
-            v = right[:, 0]
-            scaled_u *= (v @ scaled_rhs) / (1.0 + v @ scaled_u)
-            scaled_rhs -= scaled_u
+            scaled_u, v = left[:, 0] / diagonal, right[:, 0]
+            scaled_rhs -= scaled_u * (_cross(v, scaled_rhs, rows) / (1.0 + _cross(v, scaled_u, rows)))
             return scaled_rhs
         scaled_left = left / diagonal[:, None]
-        capacitance = np.eye(left.shape[1]) + right.T @ scaled_left
-        return scaled_rhs - scaled_left @ np.linalg.solve(capacitance, right.T @ scaled_rhs)
+        capacitance = np.eye(left.shape[1]) + _cross(right, scaled_left, rows)
+        coefficients = np.linalg.solve(capacitance, _cross(right, scaled_rhs[:, None], rows))
+        if scaled_left.shape[0] == 1:  # uniform rows: D⁻¹L c is one number per rank
+            scaled_rhs -= float(scaled_left[0] @ coefficients[:, 0])
+        else:
+            scaled_rhs -= scaled_left @ coefficients[:, 0]
+        return scaled_rhs
+
+
+_WOODBURY = WoodburySolver()
 
 
 @dataclass(frozen=True)
@@ -142,7 +168,7 @@ class AutoSolver:
 
     def __call__(self, system: AdjointSystem) -> np.ndarray:
         if system.structure is not None:
-            return WoodburySolver()(system)
+            return _WOODBURY(system)
         return self.krylov(system)
 
 
@@ -164,7 +190,9 @@ def _implicit_hypergradient(game, learner, x, theta, k, solver) -> np.ndarray:
     """Unchecked :func:`implicit_hypergradient` (the planners' inner loop)."""
     system = learner.adjoint_system(game, x, theta, k, game._social_cost_grad_x(x, theta))
     hypergradient = system.theta_term(solver(system))
-    hypergradient += game._social_cost_grad_theta(x, theta)
+    gradient_theta = game._social_cost_grad_theta(x, theta)
+    if gradient_theta is not getattr(game, "_zero_incentive_gradient", None):  # pure transfers: ∇_θ f = 0
+        hypergradient += gradient_theta
     return hypergradient
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from agents import BestResponse, EntropicMirrorDescent, EuclideanMirrorDescent, Hedge, PowerSchedule
+from agents.fixed_point import AdjointSystem
 from incentive_envs import (
     AggregativeGame,
     AggregativeParams,
@@ -12,7 +13,7 @@ from incentive_envs import (
     OscillatorGame,
     OscillatorParams,
 )
-from incentive_envs.core import IncentiveGame, IncentiveSet, StrategySet
+from incentive_envs.core import IncentiveGame, IncentiveSet, LowRankJacobian, StrategySet
 from planners import (
     AutoSolver,
     DenseSolver,
@@ -318,3 +319,26 @@ def test_unrolled_differentiation_through_entropic_learners_matches_the_implicit
     np.testing.assert_allclose(x, game.equilibrium(theta), atol=1e-10)
     expected = implicit_hypergradient(game, learner, x, theta)
     np.testing.assert_allclose(planner._gradient, expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("uniform", [(), ("diagonal",), ("left",), ("right",), ("diagonal", "left", "right")])
+@pytest.mark.parametrize("rank", [1, 2])
+def test_woodbury_handles_parts_stored_as_one_uniform_row(uniform, rank):
+    """A structure part of first dimension 1 stands for equal rows: restricting it to a subset
+    of coordinates and solving give what the materialised matrix gives."""
+    rng = np.random.default_rng(rank)
+    dim, free = 12, np.array([0, 3, 4, 9, 11])
+    parts = {
+        "diagonal": rng.uniform(2.0, 3.0, 1 if "diagonal" in uniform else dim),
+        "left": rng.normal(size=(1 if "left" in uniform else dim, rank)),
+        "right": rng.normal(size=(1 if "right" in uniform else dim, rank)),
+    }
+    structure = LowRankJacobian(**parts)
+    dense = structure.dense(dim)
+    reduced = structure.restrict(free).transposed()
+    np.testing.assert_allclose(reduced.dense(free.size), dense[np.ix_(free, free)].T, rtol=1e-14)
+    rhs = rng.normal(size=free.size)
+    system = AdjointSystem(lambda z: reduced.dense(free.size) @ z, rhs, lambda z: z, reduced)
+    np.testing.assert_allclose(
+        WoodburySolver()(system), np.linalg.solve(dense[np.ix_(free, free)].T, rhs), rtol=1e-10
+    )

@@ -134,8 +134,8 @@ class AggregativeGame(OwnPriceIncentive, IncentiveGame):
         self._own_slope = frozen(params.curvature + params.beta / n)
         self._structure = LowRankJacobian(
             frozen(-self._own_slope),
-            frozen(np.full((n, 1), -params.beta / n)),
-            frozen(np.ones((n, 1))),
+            frozen(np.array([[-params.beta / n]])),  # uniform rows, stored once
+            frozen(np.ones((1, 1))),
         )
 
     def __repr__(self) -> str:

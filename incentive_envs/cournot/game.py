@@ -173,10 +173,10 @@ class CournotGame(OwnPriceIncentive, IncentiveGame):
         low, high = params.tax_bounds
         self.incentive_set = IncentiveSet(np.full(n, low), np.full(n, high))
         self._social_marginal_cost = frozen(params.social_marginal_cost)
-        self._structure = LowRankJacobian(
-            frozen(np.full(n, -(params.gamma + params.k))),
-            frozen(np.full((n, 1), -params.gamma)),
-            frozen(np.ones((n, 1))),
+        self._structure = LowRankJacobian(  # uniform rows, stored once
+            frozen(np.array([-(params.gamma + params.k)])),
+            frozen(np.array([[-params.gamma]])),
+            frozen(np.ones((1, 1))),
         )
 
     def __repr__(self) -> str:
