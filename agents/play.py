@@ -105,7 +105,7 @@ def play_env(
     Each iteration reads every agent's feedback from ``infos``, takes one learner step for
     all agents at once, sends the new strategies as actions and yields
     ``(joint_strategy, rewards)``. Works with any ``ParallelEnv`` whose infos carry the
-    learner's feedback key and an agent-ordered flat strategy (as all of ours do).
+    learner's feedback key (build it with ``feedback=(learner.feedback,)``).
     """
     base = env.unwrapped
     options = {}
@@ -115,7 +115,7 @@ def play_env(
         options["incentive"] = incentive
     _, infos = env.reset(seed=seed, options=options)
     agents = list(env.agents)
-    x = np.concatenate([np.asarray(infos[agent]["strategy"], dtype=np.float64) for agent in agents])
+    x = base.strategy
     k = 0
     while env.agents:
         missing = [agent for agent in agents if learner.feedback not in infos[agent]]

@@ -12,8 +12,8 @@ what an agent observes. The common mechanics are:
   float64 value: nothing is clipped, so an action on a float32-rounded bound (``3.1415927``
   for ``π``) is played as given, within one float32 rounding of the model's bounds;
 * rewards are ``game.rewards(x, θ)``, i.e. include the planner's incentives;
-* ``infos[agent]["strategy"]`` is the agent's own strategy and, for each kind listed in the
-  config's ``feedback`` (default ``("gradient",)``): ``infos[agent]["gradient"]``, the agent's
+* ``infos[agent]`` holds, for each kind listed in the config's ``feedback`` (default none,
+  so RL training pays nothing for it): ``infos[agent]["gradient"]``, the agent's
   block of ``v_θ(x)`` at the joint action just played (plus Gaussian noise of standard
   deviation ``feedback_noise_std``); ``infos[agent]["best_response"]``, its exact best
   response; ``infos[agent]["payoffs"]``, its counterfactual payoffs on ``payoff_grid`` evenly
@@ -56,9 +56,11 @@ class StageGameConfig:
     feedback_noise_std: float = 0.0
     """Standard deviation of the Gaussian noise added to the gradient and payoff feedback in
     ``infos`` (the stochastic environment of the paper, §3), drawn from the seed given to ``reset``."""
-    feedback: tuple[str, ...] = ("gradient",)
+    feedback: tuple[str, ...] = ()
     """Which feedback ``infos`` carry, among ``"gradient"``, ``"best_response"`` and
-    ``"payoffs"``; only these are computed each round (``()`` for none)."""
+    ``"payoffs"``; only these are computed each round. Default none: RL followers learn from
+    rewards, and a step then builds only empty info dicts (learners that read the model's
+    feedback through the env, such as :func:`agents.play_env`, ask for theirs)."""
     payoff_grid: int = 201
     """Actions per agent of the ``"payoffs"`` feedback (evenly spaced over its box)."""
 
@@ -271,9 +273,9 @@ class IncentiveParallelEnv(ParallelEnv):
             raise ValueError("step() called with no live agents: call reset() first")
         rewards, truncated = self._advance(self._actions_array(actions))
         observations, infos = self._observation_dict(), self._info_dict()
-        reward_dict = {agent: float(reward) for agent, reward in zip(self.possible_agents, rewards)}
-        terminations = {agent: False for agent in self.agents}
-        truncations = {agent: truncated for agent in self.agents}
+        reward_dict = dict(zip(self.possible_agents, rewards.tolist()))
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, truncated)
         if truncated:
             self.agents = []
         return observations, reward_dict, terminations, truncations, infos
@@ -295,7 +297,8 @@ class IncentiveParallelEnv(ParallelEnv):
         rewards, truncated = self._advance(actions)
         if truncated:
             self.agents = []
-        return self._observations(self._strategy, self._incentive).astype(np.float32), rewards, truncated
+        observations = self._observations(self._strategy, self._incentive).astype(np.float32, copy=False)
+        return observations, rewards, truncated
 
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, bool]:
         """Play one round from validated real ``actions`` ``(n_agents, action size)``."""
@@ -351,12 +354,12 @@ class IncentiveParallelEnv(ParallelEnv):
         return joint.astype(np.float64)
 
     def _observation_dict(self) -> dict:
-        observations = self._observations(self._strategy, self._incentive).astype(np.float32)
+        observations = self._observations(self._strategy, self._incentive).astype(np.float32, copy=False)
         return dict(zip(self.possible_agents, observations))
 
     def _info_dict(self) -> dict:
         game, x, theta = self.game, self._strategy, self._incentive
-        columns = {"strategy": x}
+        columns = {}
         noise = self.feedback_noise_std
         for kind in self.config.feedback:
             if kind == "gradient":
@@ -371,16 +374,13 @@ class IncentiveParallelEnv(ParallelEnv):
             )
         if self._equal_blocks:  # one view per agent row, made by NumPy's iterator
             width = self._slices[0].stop - self._slices[0].start
-            rows = {
-                key: list(value.reshape(self.game.n_agents, width if value.ndim == 1 else -1))
-                for key, value in columns.items()
-            }
+            rows = [
+                value.reshape(self.game.n_agents, width if value.ndim == 1 else -1)
+                for value in columns.values()
+            ]
         else:
-            rows = {key: [value[block] for block in self._slices] for key, value in columns.items()}
-        keys = list(rows)
-        return {
-            agent: dict(zip(keys, values)) for agent, *values in zip(self.possible_agents, *rows.values())
-        }
+            rows = [[value[block] for block in self._slices] for value in columns.values()]
+        return per_agent_dicts(self.possible_agents, tuple(columns), rows)
 
     def render(self):
         """``"ansi"``: return a one-line text summary of the last round; ``"human"``: print it."""
@@ -396,6 +396,33 @@ class IncentiveParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+def per_agent_dicts(agents: list[str], keys: tuple[str, ...], rows: list) -> dict:
+    """``{agent: {key: row of agent}}`` from one sequence of per-agent rows per key.
+
+    Written as dict displays for up to three keys (the three feedback kinds): twice as fast as building each agent's dict with ``dict(zip(keys, values))``."""
+    if not keys:
+        return {agent: {} for agent in agents}
+    if len(keys) == 1:
+        (k0,), (r0,) = keys, rows
+        return {agent: {k0: v0} for agent, v0 in zip(agents, r0)}
+    if len(keys) == 2:
+        (k0, k1), (r0, r1) = keys, rows
+        return {agent: {k0: v0, k1: v1} for agent, v0, v1 in zip(agents, r0, r1)}
+    if len(keys) == 3:
+        (k0, k1, k2), (r0, r1, r2) = keys, rows
+        return {agent: {k0: v0, k1: v1, k2: v2} for agent, v0, v1, v2 in zip(agents, r0, r1, r2)}
+    raise ValueError(f"keys must be at most three feedback kinds, got {keys!r}")
+
+
+def observation_columns(*columns) -> np.ndarray:
+    """Per-agent observation vectors as a ``(n_agents, len(columns))`` float32 array, each
+    column an array over agents or one number shared by all (no stacked float64 copy)."""
+    observations = np.empty((np.shape(columns[-1])[0], len(columns)), dtype=np.float32)
+    for index, column in enumerate(columns):  # a loop over columns, not agents
+        observations[:, index] = column
+    return observations
 
 
 def render_text(render_mode: str | None, text: str) -> str | None:

@@ -44,7 +44,9 @@ def test_sioux_falls_defaults_to_the_papers_tolled_links():
 
 
 def _rollout(seed, steps=20, noise=0.7):
-    env = congestion_v0.parallel_env(network="sioux_falls", max_cycles=steps, feedback_noise_std=noise)
+    env = congestion_v0.parallel_env(
+        network="sioux_falls", max_cycles=steps, feedback_noise_std=noise, feedback=("gradient",)
+    )
     trace = [env.reset(seed=seed)]
     rng = np.random.default_rng(99)
     while env.agents:
@@ -173,7 +175,9 @@ def test_bad_settings_raise_value_errors():
 
 
 def test_rewards_and_observations_follow_the_model():
-    env = congestion_v0.parallel_env(network=braess(), eta=2.0, tolled_links=[1, 4], paths_per_od=4)
+    env = congestion_v0.parallel_env(
+        network=braess(), eta=2.0, tolled_links=[1, 4], paths_per_od=4, feedback=("gradient",)
+    )
     env.reset(seed=0)
     theta = np.array([1.0, 3.0])
     env.set_incentive(theta)
@@ -272,7 +276,9 @@ def test_sioux_falls_supersuit_vectorisation():
 
 @pytest.mark.parametrize("toll", [0.0, 5.0, 12.0])
 def test_entropic_mirror_descent_through_the_env_reaches_the_logit_equilibrium(toll):
-    env = congestion_v0.parallel_env(network="braess", eta=1.0, max_cycles=300, toll_bounds=(0.0, 20.0))
+    env = congestion_v0.parallel_env(
+        network="braess", eta=1.0, max_cycles=300, toll_bounds=(0.0, 20.0), feedback=("gradient",)
+    )
     game = env.game
     theta = np.zeros(5)
     theta[BRAESS_BRIDGE_LINK] = toll
@@ -290,7 +296,9 @@ def test_entropic_mirror_descent_through_the_env_reaches_the_logit_equilibrium(t
 
 
 def test_mirror_descent_with_mixing_and_noise_gets_close():
-    env = congestion_v0.parallel_env(network="braess", eta=1.0, max_cycles=400, feedback_noise_std=1.0)
+    env = congestion_v0.parallel_env(
+        network="braess", eta=1.0, max_cycles=400, feedback_noise_std=1.0, feedback=("gradient",)
+    )
     game = env.game
     theta = np.zeros(5)
     theta[BRAESS_BRIDGE_LINK] = 5.0

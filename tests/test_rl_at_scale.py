@@ -11,7 +11,7 @@ from incentive_envs import make, registry
 from planners import Planner, SingleLoopPlanner, SocialGradientPlanner
 from planners.shared import JointActionRecorder, SharedPlanner, SharedPlannerVecEnv
 
-GAME = {"n_firms": 3, "k": 1.0, "max_cycles": 7}
+GAME = {"n_firms": 3, "k": 1.0, "max_cycles": 7, "feedback": ("gradient",)}
 
 
 class MeanRecorder(Planner):
@@ -133,7 +133,12 @@ def test_torchrl_wrapper_sees_every_info_key():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for env_id, params, group, keys in (
-            ("cournot_v0", {"n_firms": 3}, "firm", {"gradient", "strategy"}),
+            (
+                "cournot_v0",
+                {"n_firms": 3, "feedback": ("gradient", "best_response")},
+                "firm",
+                {"gradient", "best_response"},
+            ),
             ("escape_room_v0", {}, "agent", {"env_reward", "incentive", "door_open"}),
         ):
             env = PettingZooWrapper(make(env_id, **params))

@@ -54,7 +54,7 @@ def test_independent_learners_are_reproducible_and_train_one_policy_per_agent():
 
 
 def test_ppo_accepts_a_seed_and_the_seed_reaches_the_env_resets():
-    env = cournot_v0.parallel_env(n_firms=2, max_cycles=10, feedback_noise_std=1.0)
+    env = cournot_v0.parallel_env(n_firms=2, max_cycles=10, feedback_noise_std=1.0, feedback=("gradient",))
     PPO("MlpPolicy", make_vec_env(env), seed=5, device="cpu")  # SuperSuit's own wrapper raises here
 
     def reset_gradients(seed, n_envs=2):

@@ -492,7 +492,12 @@ def test_social_optimum_reports_an_early_stop():
     rng = np.random.default_rng(0)
     s = game.strategy_set
     for _ in range(5):
-        assert game.social_cost(s.exponentiated(s.uniform_point(), rng.normal(size=s.dim)), np.zeros(game.incentive_set.dim)) >= value
+        assert (
+            game.social_cost(
+                s.exponentiated(s.uniform_point(), rng.normal(size=s.dim)), np.zeros(game.incentive_set.dim)
+            )
+            >= value
+        )
 
 
 # -- derivatives -----------------------------------------------------------------------------

@@ -37,7 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from incentive_envs.aggregative.game import AggregativeGame, AggregativeParams
-from incentive_envs.env import MAX_AGENTS, IncentiveParallelEnv, StageGameConfig, env_constructors
+from incentive_envs.env import (
+    MAX_AGENTS,
+    IncentiveParallelEnv,
+    StageGameConfig,
+    env_constructors,
+    observation_columns,
+)
 from incentive_envs.validation import build_config, check_positive_int, check_seed
 
 
@@ -108,8 +114,7 @@ class AggregativeEnv(IncentiveParallelEnv):
         return np.array([low, 0.0, 0.0]), np.array([high, top, top])
 
     def _observations(self, strategy: np.ndarray, incentive: np.ndarray) -> np.ndarray:
-        sigma = np.full(strategy.shape, self.game.aggregate(strategy))
-        return np.stack((incentive, sigma, strategy), axis=1)
+        return observation_columns(incentive, self.game.aggregate(strategy), strategy)
 
 
 parallel_env, raw_env = env_constructors(AggregativeEnv)

@@ -42,7 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from incentive_envs.cournot.game import PAPER_EMISSION_NOISE_STD, CournotGame, CournotParams
-from incentive_envs.env import MAX_AGENTS, IncentiveParallelEnv, StageGameConfig, env_constructors
+from incentive_envs.env import (
+    MAX_AGENTS,
+    IncentiveParallelEnv,
+    StageGameConfig,
+    env_constructors,
+    observation_columns,
+)
 from incentive_envs.validation import build_config, check_positive_int, check_seed
 
 
@@ -117,8 +123,7 @@ class CournotEnv(IncentiveParallelEnv):
         return np.array([low_tax, lowest_price, 0.0]), np.array([high_tax, p.p0, p.output_cap])
 
     def _observations(self, strategy: np.ndarray, incentive: np.ndarray) -> np.ndarray:
-        price = np.full(strategy.shape, self.game.price(strategy))
-        return np.stack((incentive, price, strategy), axis=1)
+        return observation_columns(incentive, self.game.price(strategy), strategy)
 
     def _render_text(self) -> str:
         text = super()._render_text()

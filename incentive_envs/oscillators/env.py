@@ -34,7 +34,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from incentive_envs.env import MAX_AGENTS, IncentiveParallelEnv, StageGameConfig, env_constructors
+from incentive_envs.env import (
+    MAX_AGENTS,
+    IncentiveParallelEnv,
+    StageGameConfig,
+    env_constructors,
+    observation_columns,
+)
 from incentive_envs.oscillators.game import OscillatorGame, OscillatorParams
 from incentive_envs.validation import build_config, check_positive_int, check_seed
 
@@ -99,8 +105,7 @@ class OscillatorEnv(IncentiveParallelEnv):
 
     def _observations(self, strategy: np.ndarray, incentive: np.ndarray) -> np.ndarray:
         radius, angle = self.game.order_parameter(strategy)
-        ones = np.ones_like(strategy)
-        return np.stack((incentive, min(radius, 1.0) * ones, angle * ones, strategy), axis=1)
+        return observation_columns(incentive, min(radius, 1.0), angle, strategy)
 
 
 parallel_env, raw_env = env_constructors(OscillatorEnv)
