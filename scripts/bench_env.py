@@ -1,11 +1,20 @@
-"""Steps per second of ``cournot_v0``: PettingZoo dict API vs the array fast path.
+"""Steps per second of ``cournot_v0``: the PettingZoo dict API and the array path, beside
+PettingZoo's own ``rps_v2`` as a yardstick for the machine's speed.
 
-Runs, in one process and interleaved so machine noise hits all of them alike:
+Runs, in one process and interleaved so that machine noise hits all of them alike:
 
-* ``pettingzoo_api``: ``env.step(actions_dict)`` of ``cournot_v0.parallel_env`` at n firms;
-* ``array_path``: one round of the same game on arrays (feedback ``v_θ(x)``, rewards,
-  one projected-gradient learner step), which is what planners and learners use;
-* ``reference_rps_v2``: PettingZoo's own ``rps_v2`` parallel env (2 agents), for scale.
+* ``pettingzoo_api``: ``env.step(actions_dict)`` with the default config (no model feedback
+  in ``infos``: what an RL library drives);
+* ``pettingzoo_api_gradient``: the same with ``feedback=("gradient",)`` (each agent's
+  pseudo-gradient in ``infos``: what :func:`agents.play_env` reads);
+* ``step_arrays``: :meth:`~incentive_envs.env.IncentiveParallelEnv.step_arrays`, one round on
+  arrays (what the vector envs use);
+* ``reference_rps_v2``: ``pettingzoo.classic.rps_v2`` (2 agents).
+
+Honest timing: BLAS/OpenMP pinned to one thread (``threadpoolctl``), CPU time
+(``time.process_time``) beside wall time, ``--repeats`` interleaved repeats with min and
+median. Steps per second are computed from the median CPU time per step; ``ratio_to_rps_v2``
+divides by the yardstick's, so runs on busy and quiet machines can be compared.
 
 Usage: ``python scripts/bench_env.py --json bench_env.json``
 """
@@ -16,55 +25,44 @@ import argparse
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from agents import EuclideanMirrorDescent
 from incentive_envs import cournot_v0
-from incentive_envs.io import write_json_atomic
+from incentive_envs.io import check_writable, write_json_atomic
 
 SIZES = (2, 100, 1000)
+VARIANTS = ("pettingzoo_api", "pettingzoo_api_gradient", "step_arrays")
 
 
-def _rate(step, min_seconds: float) -> float:
-    """Steps per second of ``step()`` measured for at least ``min_seconds``."""
-    steps, start = 0, time.perf_counter()
+def _timed_steps(step, min_seconds: float) -> tuple[float, float]:
+    """(CPU µs, wall µs) per call of ``step()``, over batches of 50 for at least ``min_seconds``."""
+    steps, cpu, wall = 0, time.process_time(), time.perf_counter()
     while True:
         for _ in range(50):
             step()
         steps += 50
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - wall
         if elapsed >= min_seconds:
-            return steps / elapsed
+            return 1e6 * (time.process_time() - cpu) / steps, 1e6 * elapsed / steps
 
 
-def _pettingzoo_step(n: int, rng: np.random.Generator):
-    env = cournot_v0.parallel_env(n_firms=n, max_cycles=10**9)
+def _stepper(variant: str, n: int, rng: np.random.Generator):
+    feedback = ("gradient",) if variant == "pettingzoo_api_gradient" else ()
+    env = cournot_v0.parallel_env(n_firms=n, max_cycles=10**9, feedback=feedback)
     env.reset(seed=0)
     outputs = rng.uniform(0.0, 1.0, size=(n, 1)).astype(np.float32)
-    actions = {agent: outputs[i] for i, agent in enumerate(env.possible_agents)}
+    if variant == "step_arrays":
+        return lambda: env.step_arrays(outputs)
+    actions = dict(zip(env.possible_agents, outputs))
     return lambda: env.step(actions)
 
 
-def _array_step(n: int, rng: np.random.Generator):
-    game = cournot_v0.parallel_env(n_firms=n).game
-    learner = EuclideanMirrorDescent(game.strategy_set, step_size=1.0 / (n + 2))
-    theta = np.zeros(n)
-    state = {"x": rng.uniform(0.0, 1.0, size=n), "k": 0}
-
-    def step():
-        x = state["x"]
-        game.rewards(x, theta)
-        state["x"] = learner.step(x, state["k"], game.pseudo_gradient(x, theta))
-        state["k"] += 1
-
-    return step
-
-
-def _rps_step():
+def _rps_stepper():
     from pettingzoo.classic import rps_v2
 
     env = rps_v2.parallel_env(max_cycles=10**9)
     env.reset(seed=0)
-    actions = {agent: 1 for agent in env.possible_agents}
+    actions = dict.fromkeys(env.possible_agents, 1)
     return lambda: env.step(actions)
 
 
@@ -72,37 +70,57 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", required=True, help="where to write the results")
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is kept")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (min and median kept)")
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.repeats < 1:
-        raise ValueError(f"--seconds must be > 0 and --repeats >= 1, got {args.seconds!r}, {args.repeats!r}")
+    if not args.seconds > 0 or args.repeats < 1:
+        parser.error(f"--seconds must be > 0 and --repeats >= 1, got {args.seconds!r}, {args.repeats!r}")
+    check_writable(args.json, "--json")
     rng = np.random.default_rng(0)
-    steppers = {("reference_rps_v2", 2): _rps_step()}
+    steppers = {("reference_rps_v2", 2): _rps_stepper()}
     for n in SIZES:
-        steppers[("pettingzoo_api", n)] = _pettingzoo_step(n, rng)
-        steppers[("array_path", n)] = _array_step(n, rng)
-    samples = {key: [] for key in steppers}
-    for _ in range(args.repeats):
-        for key, step in steppers.items():
-            samples[key].append(_rate(step, args.seconds))
-    rate = {key: float(np.median(values)) for key, values in samples.items()}
-    reference = rate[("reference_rps_v2", 2)]
-    result = {
-        "pettingzoo_api": {str(n): rate[("pettingzoo_api", n)] for n in SIZES},
-        "array_path": {str(n): rate[("array_path", n)] for n in SIZES},
-        "reference_rps_v2": reference,
-        "ratio_to_rps_v2": {
-            "pettingzoo_api": {str(n): rate[("pettingzoo_api", n)] / reference for n in SIZES},
-            "array_path": {str(n): rate[("array_path", n)] / reference for n in SIZES},
-        },
-        "seconds_per_measurement": args.seconds,
-        "repeats": args.repeats,
+        for variant in VARIANTS:
+            steppers[(variant, n)] = _stepper(variant, n, rng)
+    samples = {key: ([], []) for key in steppers}
+    with threadpool_limits(limits=1):
+        threads = sorted({(entry["internal_api"], entry["num_threads"]) for entry in threadpool_info()})
+        for _ in range(args.repeats):
+            for key, step in steppers.items():
+                cpu, wall = _timed_steps(step, args.seconds)
+                samples[key][0].append(cpu)
+                samples[key][1].append(wall)
+
+    def summary(key) -> dict:
+        cpu, wall = (np.asarray(values) for values in samples[key])
+        return {
+            "cpu_us_per_step": {"min": float(cpu.min()), "median": float(np.median(cpu))},
+            "wall_us_per_step": {"min": float(wall.min()), "median": float(np.median(wall))},
+            "steps_per_s": 1e6 / float(np.median(cpu)),
+        }
+
+    reference = summary(("reference_rps_v2", 2))
+    result = {variant: {str(n): summary((variant, n)) for n in SIZES} for variant in VARIANTS}
+    result["reference_rps_v2"] = reference
+    result["ratio_to_rps_v2"] = {
+        variant: {str(n): result[variant][str(n)]["steps_per_s"] / reference["steps_per_s"] for n in SIZES}
+        for variant in VARIANTS
     }
-    print(f"{'n':>6} {'PettingZoo API steps/s':>24} {'array path steps/s':>20} {'array / API':>12}")
+    result.update(
+        threads=[list(entry) for entry in threads],
+        seconds_per_measurement=args.seconds,
+        repeats=args.repeats,
+        timing="steps/s from the median CPU time per step; CPU and wall µs per step, min and median",
+    )
+    print(f"cournot_v0 steps/s (median CPU time of {args.repeats}; BLAS threads: {threads})")
+    print(f"{'n':>6}" + "".join(f"{variant:>26}" for variant in VARIANTS))
     for n in SIZES:
-        api, array = rate[("pettingzoo_api", n)], rate[("array_path", n)]
-        print(f"{n:>6} {api:>24,.0f} {array:>20,.0f} {array / api:>12.1f}")
-    print(f"reference rps_v2 (2 agents): {reference:,.0f} steps/s")
+        print(
+            f"{n:>6}"
+            + "".join(
+                f"{result[variant][str(n)]['steps_per_s']:>16,.0f} ({result['ratio_to_rps_v2'][variant][str(n)]:.2f}×)"
+                for variant in VARIANTS
+            )
+        )
+    print(f"reference rps_v2 (2 agents): {reference['steps_per_s']:,.0f} steps/s; (×) = ratio to it")
     write_json_atomic(args.json, result)
     print(f"wrote {args.json}")
     return result

@@ -196,7 +196,7 @@ def test_rewards_and_observations_follow_the_model():
     np.testing.assert_allclose(observations["od_0"], expected, rtol=1e-6)
     assert observations["od_0"].dtype == np.float32 and observations["od_0"] in env.observation_space("od_0")
     np.testing.assert_allclose(infos["od_0"]["gradient"], -costs, rtol=1e-12)
-    np.testing.assert_allclose(infos["od_0"]["strategy"], q)
+    np.testing.assert_allclose(env.strategy, q)
     assert terminations == {"od_0": False} and truncations == {"od_0": False}
     np.testing.assert_allclose(env.state()[:3], q, rtol=1e-6)
     np.testing.assert_allclose(env.state()[3:], theta)

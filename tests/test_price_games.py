@@ -212,7 +212,7 @@ def test_multi_step_determinism_under_a_seed(name):
                     assert all(np.array_equal(first[agent][key], second[agent][key]) for key in first[agent])
                 else:
                     assert np.array_equal(first[agent], second[agent])
-    other = ENVS[name](max_cycles=80, feedback_noise_std=0.5)
+    other = ENVS[name](max_cycles=80, feedback_noise_std=0.5, feedback=("gradient",))
     _, infos = other.reset(seed=8)
     assert not np.array_equal(
         infos["agent_0" if name == "aggregative_v0" else "oscillator_0"]["gradient"],
