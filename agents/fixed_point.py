@@ -29,15 +29,14 @@ validate their inputs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from incentive_envs.core import IncentiveGame, LowRankJacobian
 
 
-@dataclass(frozen=True)
-class AdjointSystem:
+class AdjointSystem(NamedTuple):
     """The adjoint system of a fixed-point map in the coordinates a solver works in.
 
     ``M z = rhs`` with ``M`` given by ``matvec`` (and, when known, ``structure``: ``M`` as
