@@ -34,6 +34,7 @@ from incentive_envs.cournot.env import CournotConfig, CournotEnv, cournot_game
 from incentive_envs.escape_room.env import EscapeRoomConfig, EscapeRoomEnv
 from incentive_envs.oscillators.env import OscillatorEnv, OscillatorsConfig, oscillator_game
 from incentive_envs.routing.env import CongestionConfig, CongestionEnv, congestion_game
+from incentive_envs.tax_economy.env import TaxEconomyConfig, TaxEconomyEnv, tax_economy_game
 from incentive_envs.validation import build_config
 
 CAPABILITIES = frozenset({"model", "box", "simplex", "linear_prices", "best_response", "payoffs", "episodic"})
@@ -238,5 +239,18 @@ register(
         game_factory=None,
         size_field="n_agents",
         capabilities=frozenset({"episodic"}),
+    )
+)
+register(
+    EnvSpec(
+        env_id="tax_economy_v0",
+        game="tax_economy",
+        description="Workers choose labour under a planner-set 7-bracket income tax with a lump-sum rebate "
+        "(Zheng et al. 2022; Yang et al. 2021)",
+        config=TaxEconomyConfig,
+        env_class=TaxEconomyEnv,
+        game_factory=tax_economy_game,
+        size_field="n_workers",
+        capabilities=frozenset({"model", "box", "best_response", "payoffs"}),
     )
 )
