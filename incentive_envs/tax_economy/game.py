@@ -91,7 +91,9 @@ and ``g`` strictly increasing: at most one root, and it lies in ``[0, R(0)]``. M
 ``z_i(T)`` is piecewise *linear* in ``T`` (slope ``−1/(1 − θ_k)`` inside a bracket, 0 when
 pinned), so ``g`` is piecewise linear: a safeguarded Newton iteration stops when a step lands
 on the same regime (brackets and pinned/free status of every worker) it started from, where
-the root of the linear piece is exact (3–6 iterations in practice).
+the root of the linear piece is exact. At n = 1000 this takes a median of 6 evaluations of
+the best responses for rising rates and 11 for arbitrary ones (about 50 when the root sits on
+a jump, below).
 
 When rates never fall (utility concave) the best response is unique and continuous in ``T``:
 the equilibrium exists and is unique. When a rate falls at a cutoff, a worker may switch
@@ -163,7 +165,7 @@ MAX_BRACKETS = 64
 """Largest number of brackets accepted (arrays of shape ``(n, B)`` are allocated)."""
 
 NEWTON_ITERATIONS = 200
-"""Iteration cap of the lump-sum root finder (it stops after 3–6 in practice)."""
+"""Iteration cap of the lump-sum root finder (module docstring: it needs 6–11 in practice)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,8 +264,13 @@ class TaxEconomyParams:
 
 # -- the schedule and the planner's objective: plain functions of arrays ----------------------
 def bracket_index(income: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
-    """``k`` with ``c_k <= z < c_{k+1}`` (half-open brackets; incomes below 0 map to 0)."""
-    return np.maximum(np.searchsorted(cutoffs, income, side="right") - 1, 0)
+    """``k`` with ``c_k <= z < c_{k+1}`` (half-open brackets; incomes below 0 map to 0), for
+    incomes of any shape: one comparison pass per cutoff, several times faster than a binary
+    search for the handful of brackets of a tax schedule."""
+    k = np.zeros(np.shape(income), dtype=np.intp)
+    for cutoff in cutoffs[1:]:
+        k += income >= cutoff
+    return k
 
 
 def tax_at_cutoffs(rates: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
@@ -272,9 +279,15 @@ def tax_at_cutoffs(rates: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
 
 
 def tax_liability(income: np.ndarray, rates: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
-    """``τ_θ(z) = Σ_b θ_b clip(z − c_b, 0, w_b)``, in O(n log B)."""
+    """``τ_θ(z) = Σ_b θ_b clip(z − c_b, 0, w_b)``, in O(nB)."""
+    return _tax_and_bracket(income, rates, cutoffs)[0]
+
+
+def _tax_and_bracket(income: np.ndarray, rates: np.ndarray, cutoffs: np.ndarray):
+    """``(τ_θ(z), k)``: on bracket ``k`` the tax is affine, ``τ_θ(c_k) − θ_k c_k + θ_k z``."""
     k = bracket_index(income, cutoffs)
-    return tax_at_cutoffs(rates, cutoffs)[k] + rates[k] * (income - cutoffs[k])
+    intercept = tax_at_cutoffs(rates, cutoffs) - rates * cutoffs
+    return intercept.take(k) + rates.take(k) * income, k
 
 
 def bracket_incomes(income: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
@@ -301,7 +314,8 @@ def gini(coin: np.ndarray) -> float:
 
 
 def equality(coin: np.ndarray) -> float:
-    """``1 − Gini · n/(n − 1)``, in [0, 1] (Zheng et al. 2022, eq. of "equality")."""
+    """``1 − Gini · n/(n − 1)``, in [0, 1]: 1 for equal coin, 0 when one worker holds it all
+    (Zheng et al. 2022's equality, normalised for ``n`` workers)."""
     n = coin.shape[0]
     return 1.0 - gini(coin) * n / (n - 1)
 
@@ -363,7 +377,6 @@ class _Local(NamedTuple):
     net_rate: np.ndarray  # 1 − θ_k
     coin: np.ndarray
     marginal: np.ndarray  # φ'(c)
-    curvature: np.ndarray  # φ''(c)
 
 
 class _Response(NamedTuple):
@@ -421,11 +434,13 @@ class TaxEconomyGame(IncentiveGame):
     def _local(self, x: np.ndarray, theta: np.ndarray) -> _Local:
         p = self.params
         income = p.skill * x
-        k = bracket_index(income, p.cutoffs)
-        tax = tax_at_cutoffs(theta, p.cutoffs)[k] + theta[k] * (income - p.cutoffs[k])
+        tax, k = _tax_and_bracket(income, theta, p.cutoffs)
         coin = p.endowment + income - tax + tax.mean()
-        marginal = coin ** (-p.eta)
-        return _Local(income, k, 1.0 - theta[k], coin, marginal, -p.eta * marginal / coin)
+        return _Local(income, k, 1.0 - theta.take(k), coin, coin ** (-p.eta))
+
+    def _curvature(self, local: _Local) -> np.ndarray:
+        """``φ''(c) = −η φ'(c)/c``."""
+        return -self.params.eta * local.marginal / local.coin
 
     def rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """``u_i = φ(c_i) − κ l_i`` with the realised coin (lump sum of the profile played)."""
@@ -442,7 +457,7 @@ class TaxEconomyGame(IncentiveGame):
         ``b = s θ_k / n`` (the lump sum's coupling), on the smooth piece of every income."""
         local = self._local(x, theta)
         s = self.params.skill
-        left = local.curvature * s * local.net_rate
+        left = self._curvature(local) * s * local.net_rate
         right = s * theta[local.bracket] / s.shape[0]
         return JacobianStructure(left * s * local.net_rate, left[:, None], right[:, None])
 
@@ -459,7 +474,7 @@ class TaxEconomyGame(IncentiveGame):
         local = self._local(x, theta)
         s = self.params.skill
         shares = bracket_incomes(local.income, self.params.cutoffs)
-        a = local.curvature * s * local.net_rate
+        a = self._curvature(local) * s * local.net_rate
         return a, shares, shares.mean(axis=0), local.marginal * s, local.bracket
 
     def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
@@ -681,7 +696,7 @@ class TaxEconomyGame(IncentiveGame):
         This is the *second-best* optimum (the planner controls only the rates): the first best
         over labour is degenerate here because equality × productivity ignores the disutility
         of labour (everyone working ``L̄`` with full redistribution). Computed once per game by
-        :func:`optimal_schedule` (seconds at n = 1000) and cached.
+        :func:`optimal_schedule` (about a minute of one core at n = 1000) and cached.
         """
         if self._optimum is None:
             self._optimum = optimal_schedule(self)
@@ -705,7 +720,8 @@ def _plan(p: TaxEconomyParams, theta: np.ndarray) -> _Plan:
     net = 1.0 - theta
     top_income = (p.skill * p.max_labour)[:, None]
     upper = np.append(p.cutoffs[1:], np.inf)
-    target = (p.skill[:, None] * net / p.labour_cost) ** (1.0 / p.eta)
+    with np.errstate(over="ignore"):  # an infinite target just means "as much as the box allows"
+        target = (p.skill[:, None] * net / p.labour_cost) ** (1.0 / p.eta)
     intercept = p.endowment - tax_at_cutoffs(theta, p.cutoffs) + theta * p.cutoffs
     valid = p.cutoffs <= top_income
     # an unreachable bracket gets the dummy candidate c_b (finite coin; masked out anyway)
