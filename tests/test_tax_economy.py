@@ -416,17 +416,23 @@ def test_social_optimum_is_the_cached_default_search():
     assert all(optimum.value <= game.equilibrium_social_cost(rng.uniform(0, 1, 7)) for _ in range(200))
 
 
-def test_pareto_frontier_trades_equality_for_productivity():
+def test_pareto_frontier_is_non_dominated_and_spans_both_ends():
     game = _game(20, 2)
     optimum = optimal_schedule(game, seed=0, popsize=5, maxiter=20)
-    points = pareto_frontier(game, weights=np.linspace(0.0, 1.0, 5), starts=[optimum.rates])
+    points = pareto_frontier(game, weights=[0.0, 0.5, 1.0], starts=[optimum.rates], samples=128)
     eq = np.array([point.equality for point in points])
     prod = np.array([point.productivity for point in points])
-    assert np.all(np.diff(eq) >= -1e-9) and np.all(np.diff(prod) <= 1e-9)
-    np.testing.assert_array_equal(points[0].rates, 0.0)  # productivity alone: no tax
-    assert points[-1].equality == pytest.approx(1.0)  # equality alone: confiscation, all coin e
-    middle = points[2]  # weight 1/2 maximises eq × prod
-    assert middle.equality * middle.productivity >= -optimum.social_cost * (1 - 1e-6)
+    assert np.all(np.diff(eq) > 0) and np.all(np.diff(prod) < 0)  # sorted and non-dominated
+    for point in points:  # the values are those of the exact equilibrium
+        coin = game.equilibrium_state(point.rates).coin
+        assert (point.equality, point.productivity) == (equality(coin), productivity(coin))
+    free = game.equilibrium_state(np.zeros(7)).coin
+    assert prod[0] == productivity(free)  # productivity alone: no tax
+    assert eq[-1] == pytest.approx(1.0)  # equality alone: confiscation, all coin e
+    assert np.max(eq * prod) >= -optimum.social_cost * (1 - 1e-9)  # contains the eq × prod optimum
+    for rates in (us_federal_rates(game), saez_rates(game)):  # baselines are not candidates, yet dominated
+        coin = game.equilibrium_state(rates).coin
+        assert np.any((eq >= equality(coin)) & (prod >= productivity(coin)))
 
 
 # -- torch mirror -----------------------------------------------------------------------------------
@@ -638,6 +644,8 @@ def test_other_bad_inputs():
         pareto_frontier(game, weights=[0.5, 1.5])
     with pytest.raises(ValueError, match=r"starts\[0\]"):
         pareto_frontier(game, weights=[0.5], starts=[np.full(7, 2.0)])
+    with pytest.raises(ValueError, match="samples"):
+        pareto_frontier(game, weights=[0.5], samples=-1)
     with pytest.raises(ValueError, match="popsize"):
         optimal_schedule(game, popsize=0)
     with pytest.raises(ValueError, match="n must"):

@@ -845,9 +845,16 @@ def optimal_schedule(
     ``[0, 1]^B`` from a seeded Latin-hypercube population of ``popsize · B`` schedules, to which
     the three baselines and flat taxes of 10–50% are added; its best schedule is then polished
     by L-BFGS-B with the exact hypergradient (:meth:`TaxEconomyGame.equilibrium_hypergradient`),
-    kept only if it improves. Each evaluation is one exact equilibrium (O(nB) per Newton step).
-    Restarts with other seeds agree closely (see the README section on ground truth for the
-    measured spread); the value is the best found, not a certificate of global optimality.
+    kept only if it improves. Each evaluation is one exact equilibrium (O(nB) per Newton step);
+    the defaults take about 13,600 of them (a minute of one core at n = 1000).
+
+    Reproducibility, measured at n = 1000 on instances 0, 1, 2 with search seeds 0, 1, 2:
+    equality × productivity agreed to 3e-7, 3e-6 and 1.6e-5 (relative) across the three
+    restarts of each instance, with the same rates up to 1e-3 except the sixth bracket of
+    instance 2 (0.696 vs 0.730, a nearly flat direction). ``f*`` is continuous for rising
+    rates but has sharp kinks: the optimum found puts the top rate where the richest workers at
+    the labour cap are about to leave it, so the hypergradient changes sign there. The value is
+    the best found, not a certificate of global optimality.
     """
     seed = check_int(seed, "seed", low=0)
     popsize = check_positive_int(popsize, "popsize", 1000)
@@ -886,35 +893,45 @@ def optimal_schedule(
 
 
 class FrontierPoint(NamedTuple):
-    """One point of the equality–productivity frontier: the schedule maximising
-    ``weight · log equality + (1 − weight) · log productivity``."""
+    """One schedule on the equality–productivity frontier, with its equilibrium's values."""
 
-    weight: float
     rates: np.ndarray
     equality: float
     productivity: float
 
 
-def pareto_frontier(game: TaxEconomyGame, weights=None, starts=None) -> list[FrontierPoint]:
-    """The equality–productivity frontier of the exact model, by weighted log scalarisation.
+def pareto_frontier(
+    game: TaxEconomyGame, weights=None, starts=None, samples: int = 1024, seed: int = 0
+) -> list[FrontierPoint]:
+    """The equality–productivity frontier of the exact model: the non-dominated schedules among
+    weighted-log optima and a quasi-random sample, sorted by rising equality.
 
-    For each weight ``λ`` (default 0, 0.1, …, 1) maximise ``λ log eq + (1 − λ) log prod`` over
-    ``[0, 1]^B`` by L-BFGS-B with exact hypergradients from several starts — the previous
-    weight's solution (a warm start along the frontier), the given ``starts`` (e.g. the optimal
-    schedule, whose equality × productivity is the ``λ = 1/2`` objective) and the free market
-    and flat taxes — and keep the best. Weighted sums of logs trace the frontier's points that
-    are supported in log space; each point is the best of local searches, so the frontier is
-    checked by the tests (equality rises and productivity falls with ``λ``) rather than certified.
+    Two sources of candidates, each evaluated at its exact equilibrium:
+
+    * for each weight ``λ`` (default 0, 0.1, …, 1), the best of L-BFGS-B searches with exact
+      hypergradients maximising ``λ log eq + (1 − λ) log prod`` from the previous weight's
+      solution (a warm start along the frontier), the given ``starts`` (e.g. the optimal
+      schedule, whose equality × productivity is the ``λ = 1/2`` objective), the free market
+      and flat taxes of 20, 50 and 80%. These find the points supported in log space;
+    * ``samples`` schedules of a scrambled Sobol sequence of ``[0, 1]^B`` (seeded): the
+      frontier is not concave in log space (small taxes lower equality here, because the
+      elastic low earners cut their coin more than the capped high earners), so its
+      unsupported stretches come from this sample.
+
+    The non-dominated subset (no other candidate has both higher equality and higher
+    productivity) is returned. Each point is the best found, not certified.
     """
     p = game.params
     weights = np.linspace(0.0, 1.0, 11) if weights is None else as_finite_array(weights, "weights")
     if weights.ndim != 1 or np.any((weights < 0) | (weights > 1)):
-        raise ValueError("weights must be a 1-D array of numbers in [0, 1]")
+        raise ValueError(f"weights must be a 1-D array of numbers in [0, 1], got {weights!r}")
     extra = (
         [] if starts is None else [game.validate_incentive(s, f"starts[{i}]") for i, s in enumerate(starts)]
     )
+    samples = check_int(samples, "samples", low=0, high=2**20)
+    seed = check_int(seed, "seed", low=0)
     bounds = [(0.0, 1.0)] * p.n_brackets
-    points, previous = [], None
+    candidates, previous = [], None
     for weight in weights:
 
         def objective(theta: np.ndarray, weight=float(weight)):
@@ -924,17 +941,30 @@ def pareto_frontier(game: TaxEconomyGame, weights=None, starts=None) -> list[Fro
             value = weight * value_eq + (1.0 - weight) * value_prod
             return -value, -(weight * grad_eq + (1.0 - weight) * grad_prod)
 
-        candidates = [np.zeros(p.n_brackets)] + [np.full(p.n_brackets, r) for r in (0.2, 0.5, 0.8)] + extra
+        starts_here = [np.zeros(p.n_brackets)] + [np.full(p.n_brackets, r) for r in (0.2, 0.5, 0.8)] + extra
         if previous is not None:
-            candidates.append(previous)
+            starts_here.append(previous)
         best, best_value = None, np.inf
-        for start in candidates:
+        for start in starts_here:
             result = scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
-            for point in (start, np.clip(result.x, 0.0, 1.0)):  # values re-evaluated (jumps of f*)
+            for point in (start, np.clip(result.x, 0.0, 1.0)):  # values re-evaluated (kinks of f*)
                 value = objective(point)[0]
                 if value < best_value:
                     best, best_value = point, value
         previous = best
-        coin = game._equilibrium(previous).coin
-        points.append(FrontierPoint(float(weight), previous, equality(coin), productivity(coin)))
-    return points
+        candidates.append(best)
+    if samples:
+        candidates.extend(qmc.Sobol(d=p.n_brackets, rng=seed).random(samples))
+    values = np.array([_equality_and_productivity(game, rates) for rates in candidates])
+    order = np.lexsort((-values[:, 1], -values[:, 0]))  # equality falling, ties: productivity falling
+    kept, best_productivity = [], -np.inf
+    for index in order:  # a candidate is non-dominated if it beats every more equal one on productivity
+        if values[index, 1] > best_productivity:
+            kept.append(index)
+            best_productivity = values[index, 1]
+    return [FrontierPoint(candidates[i], float(values[i, 0]), float(values[i, 1])) for i in reversed(kept)]
+
+
+def _equality_and_productivity(game: TaxEconomyGame, rates: np.ndarray) -> tuple[float, float]:
+    coin = game._equilibrium(rates).coin
+    return equality(coin), productivity(coin)
