@@ -2,9 +2,11 @@
 
 from agents.learners import (
     BestResponse,
+    DifferentiableLearner,
     EntropicMirrorDescent,
     EuclideanMirrorDescent,
     Hedge,
+    Learner,
     LogitBestResponse,
     jacobian_norm,
 )
@@ -13,9 +15,11 @@ from agents.schedules import PowerSchedule
 
 __all__ = [
     "BestResponse",
+    "DifferentiableLearner",
     "EntropicMirrorDescent",
     "EuclideanMirrorDescent",
     "Hedge",
+    "Learner",
     "LogitBestResponse",
     "PowerSchedule",
     "jacobian_norm",

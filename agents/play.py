@@ -23,7 +23,8 @@ def model_feedback(
     rng: np.random.Generator | None = None,
     noise_std: float = 0.0,
 ) -> np.ndarray:
-    """The feedback ``learner`` asks for (its ``feedback`` attribute), computed from the model.
+    """The feedback ``learner`` asks for (its ``feedback`` attribute), computed from the model
+    (unchecked: callers validate ``x`` and ``θ`` once per run).
 
     ``"gradient"``: ``v_θ(x)`` plus ``N(0, noise_std²)`` noise drawn from ``rng`` (paper §3,
     stochastic environment); ``"best_response"``: ``BR_θ(x)``; ``"payoffs"``: the
@@ -32,16 +33,14 @@ def model_feedback(
     """
     kind = learner.feedback
     if kind == "best_response":
-        return game.best_response(x, theta)
+        return game._best_response(x, theta)
     if kind == "gradient":
-        signal = game.pseudo_gradient(x, theta)
+        signal = game._pseudo_gradient(x, theta)
     elif kind == "payoffs":
-        signal = game.unilateral_rewards(x, theta, learner.actions)
+        signal = game._unilateral_rewards(x, theta, learner.actions)
     else:
         raise ValueError(f"unknown feedback kind {kind!r}; expected 'gradient', 'best_response' or 'payoffs'")
     if noise_std > 0:
-        if rng is None:
-            raise ValueError("rng must be a numpy.random.Generator when noise_std > 0")
         signal = signal + noise_std * rng.standard_normal(signal.shape)
     return signal
 
@@ -82,9 +81,13 @@ def play(
     theta = game.validate_incentive(theta)
     x = game.strategy_set.uniform_point() if x0 is None else game.validate_strategy(x0, "x0")
     noise_std = check_scalar(noise_std, "noise_std", low=0.0)
+    if noise_std > 0 and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator when noise_std > 0, got {rng!r}")
+    if learner.strategy_set is not game.strategy_set and learner.strategy_set.dim != game.strategy_set.dim:
+        raise ValueError("learner must be built on the game's strategy set")
     k = 0
     while True:
-        x = learner.step(x, k, model_feedback(game, learner, x, theta, rng, noise_std))
+        x = learner._step(x, k, model_feedback(game, learner, x, theta, rng, noise_std))
         k += 1
         yield x
 
@@ -117,11 +120,14 @@ def play_env(
     while env.agents:
         missing = [agent for agent in agents if learner.feedback not in infos[agent]]
         if missing:
-            raise ValueError(f"infos of {missing[:3]} carry no {learner.feedback!r} feedback for {learner!r}")
+            raise ValueError(
+                f"infos of {missing[:3]} carry no {learner.feedback!r} feedback for {learner!r}: "
+                f"build the env with feedback=({learner.feedback!r},)"
+            )
         feedback = np.concatenate(
             [np.asarray(infos[agent][learner.feedback], dtype=np.float64) for agent in agents]
         )
-        x = learner.step(x, k, feedback)
+        x = learner.step(x, k, feedback.reshape(learner.feedback_shape()))
         _, rewards, _, _, infos = env.step(base.actions_from_strategy(x))
         k += 1
         yield x, rewards

@@ -1,15 +1,20 @@
-"""Differentiable policy-gradient learners for the Escape Room game ER(N, M), in torch.
+"""Differentiable policy-gradient learners for any batched episodic task, in torch.
 
-Each of the ``N`` agents has its own softmax policy over the three actions (lever, start,
-door). Its input is the global state — the one-hot positions of all agents, ``3N`` entries —
-followed by the one-hot time step ``t`` in ``0 … T−1`` (``T`` = ``max_steps``). The policy is
-linear in these features (the default; with one-hot inputs this is a factored table) or a
-small tanh MLP. Parameters are independent per agent: agents are distinguishable, which is
-what lets them break the symmetry of their common start.
+The followers of the incentive designers (:mod:`planners.meta_gradient`,
+:mod:`planners.rl_planner`, :class:`FixedBonus`) play an
+:class:`~incentive_envs.episodic.EpisodicTask` — Escape Room, Cleanup — in batches of ``B``
+episodes. Each of the ``N`` agents has its own softmax policy over the task's actions. Its
+input is its observation (flattened) followed, optionally, by the one-hot time step ``t``
+in ``0 … T−1``. The policy is linear in these features (with one-hot inputs, a factored
+table) or a small tanh MLP; the ``N`` policies have independent parameters (agents are
+distinguishable, which lets them break the symmetry of their start) and are evaluated
+together, batched over agents, by one ``einsum`` per layer. (On Cleanup's one-hot 7 × 7
+grids, forward and backward over a rollout of 64 episodes of 50 steps took 21 ms for the
+linear policy, 29 ms for a 64-unit MLP and 68 ms for a small convolution — 8 filters 3 × 3
+and a linear head — on one core, so the flattened grid is the input.)
 
-Episodes are played in batches by :meth:`PolicyGradientLearners.sample`, which steps
-:func:`~incentive_envs.escape_room.game.step_batch` on all ``B`` games at once; the result
-is a :class:`Rollout` of NumPy arrays. Log-probabilities are recomputed from a rollout with
+Episodes are played by :meth:`PolicyGradientLearners.sample` through
+:func:`~incentive_envs.episodic.play`; log-probabilities are recomputed from a rollout with
 any parameters (:meth:`~PolicyGradientLearners.log_probs`), so the learning step
 
 ``θ_i' = θ_i + lr ∇_{θ_i} J_i(θ_i)``   (:meth:`~PolicyGradientLearners.updated`)
@@ -17,128 +22,59 @@ any parameters (:meth:`~PolicyGradientLearners.log_probs`), so the learning step
 is a torch function of the rewards the agents were trained on: with
 ``create_graph=True`` it is differentiable with respect to incentives added to those
 rewards (the meta-gradient of :mod:`planners.meta_gradient`). ``J_i`` is the REINFORCE
-surrogate of agent ``i``,
+surrogate of agent ``i`` (Williams 1992, "Simple statistical gradient-following algorithms
+for connectionist reinforcement learning", Machine Learning 8, eq. 11 with a baseline),
 
-``J_i = (1/B) Σ_b Σ_t alive[b, t] log π_i(a_t^i | s_t) (G_t^i − β_t^i) + c H(π_i(· | s_t))``,
+``J_i = (1/B) Σ_b Σ_t alive[b, t] log π_i(a_t^i | o_t^i) (G_t^i − β_t^i) + c H(π_i(· | o_t^i))``,
 
-where ``G_t^i`` is agent ``i``'s return-to-go (undiscounted; its env reward plus any
-incentive), ``β_t^i`` the optional baseline (the mean of ``G_t^i`` over the episodes still
-running at ``t``) and ``c`` the optional entropy coefficient. Its gradient is the usual
-unbiased estimate of ``∇_{θ_i}`` of agent ``i``'s expected return (plus ``c`` times the
-entropy); dividing by ``B`` makes the learning rate independent of the batch size.
+where ``G_t^i = Σ_{s >= t} γ^{s−t} r_s^i`` is agent ``i``'s discounted return-to-go (its
+env reward plus any incentive; ``γ = discount``, 1 by default), ``β_t^i`` the optional
+baseline (the mean of ``G_t^i`` over the episodes still running at ``t``) and ``c`` the
+optional entropy coefficient. Its gradient is the usual estimate of ``∇_{θ_i}`` of agent
+``i``'s expected discounted return (plus ``c`` times the entropy); dividing by ``B`` makes the
+learning rate independent of the batch size.
+
+Designers run iteration by iteration (:class:`IterativeDesigner`): ``iteration()`` plays one
+batch, takes one learning step and returns that iteration's metrics; ``train(k)`` loops over
+it; ``state_dict()``/``load_state_dict()`` checkpoint a run so that it resumes exactly.
+:class:`FixedBonus` is the simplest designer: a constant bonus per prosocial event (zero: the
+selfish baseline).
 """
 
 from __future__ import annotations
 
+import abc
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from incentive_envs.escape_room.game import N_POSITIONS, START, check_params, one_hot, step_batch
-from incentive_envs.validation import check_positive_int, check_scalar
+from incentive_envs.episodic import EpisodicTask, Rollout, check_generator, play
+from incentive_envs.validation import (
+    as_finite_array,
+    as_generator,
+    check_bool,
+    check_int,
+    check_positive_int,
+    check_scalar,
+)
 
 Params = tuple[torch.Tensor, ...]
 """A learner's parameters: per layer a weight ``(N, in, out)`` and a bias ``(N, out)``."""
 
-
-@dataclass(frozen=True)
-class Rollout:
-    """``B`` played episodes of ER(N, M), padded to ``T`` steps.
-
-    Attributes
-    ----------
-    positions : ndarray of int64, shape (B, T, N)
-        Positions before each step (all ``START`` at ``t = 0``).
-    actions : ndarray of int64, shape (B, T, N)
-        Joint action of each step (meaningless where the episode was over).
-    env_rewards : ndarray of float64, shape (B, T, N)
-        Environment rewards, zero after an episode ended.
-    alive : ndarray of bool, shape (B, T)
-        Whether step ``t`` of episode ``b`` was played.
-    """
-
-    positions: np.ndarray
-    actions: np.ndarray
-    env_rewards: np.ndarray
-    alive: np.ndarray
-
-    @property
-    def batch_size(self) -> int:
-        return self.actions.shape[0]
-
-    @property
-    def max_steps(self) -> int:
-        return self.actions.shape[1]
-
-    @property
-    def n_agents(self) -> int:
-        return self.actions.shape[2]
-
-    def welfare(self) -> np.ndarray:
-        """Each episode's total environment reward (summed over agents and steps), shape (B,)."""
-        return self.env_rewards.sum(axis=(1, 2))
-
-    def state_features(self) -> np.ndarray:
-        """One-hot positions before each step, shape (B, T, 3N), float32."""
-        return one_hot(self.positions)
-
-    def action_features(self) -> np.ndarray:
-        """One-hot joint actions, shape (B, T, 3N), float32."""
-        return one_hot(self.actions)
-
-    def action_frequencies(self) -> np.ndarray:
-        """Fraction of played steps in which each agent picked each position, shape (N, 3)."""
-        counts = np.stack([((self.actions == p) & self.alive[..., None]).sum(axis=(0, 1)) for p in range(3)])
-        return counts.T / max(int(self.alive.sum()), 1)
+METRICS = ("welfare", "incentive_paid", "prosocial_share", "prosocial_events", "episodes")
+"""The keys of every designer iteration's metrics (:meth:`IterativeDesigner.iteration`)."""
 
 
-def play(
-    choose: Callable[[int, np.ndarray], np.ndarray],
-    batch_size: int,
-    n_agents: int,
-    threshold: int,
-    max_steps: int,
-) -> Rollout:
-    """Play ``batch_size`` episodes of ER(N, M) in parallel with ``choose(t, positions) -> actions``.
-
-    ``choose`` gets the step and the positions ``(B, N)`` before it and returns the joint
-    actions ``(B, N)`` of every game (those of finished games are ignored). Episodes end
-    when :func:`~incentive_envs.escape_room.game.step_batch` reports ``done`` or after
-    ``max_steps`` steps.
-    """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    n_agents, threshold = check_params(n_agents, threshold)
-    max_steps = check_positive_int(max_steps, "max_steps")
-    shape = (batch_size, max_steps, n_agents)
-    positions, actions = np.empty(shape, dtype=np.int64), np.empty(shape, dtype=np.int64)
-    env_rewards, alive = np.zeros(shape), np.zeros((batch_size, max_steps), dtype=bool)
-    current, running = np.full((batch_size, n_agents), START, dtype=np.int64), np.ones(batch_size, bool)
-    for t in range(max_steps):
-        positions[:, t], alive[:, t] = current, running
-        actions[:, t] = choose(t, current.copy())
-        current, rewards, _, done = step_batch(current, actions[:, t], threshold)
-        env_rewards[:, t] = np.where(running[:, None], rewards, 0.0)
-        running = running & ~done
-    return Rollout(positions, actions, env_rewards, alive)
-
-
-def replay(actions, threshold: int) -> Rollout:
-    """The rollout of fixed joint actions ``(B, T, N)``: rewards, positions and the alive mask
-    follow from the rules; actions after an episode ended are kept but masked out."""
-    actions = np.asarray(actions)
-    if actions.ndim != 3 or actions.dtype.kind not in "iu":
-        raise ValueError(
-            f"actions must be an integer array of shape (batch, steps, n_agents), got {actions.dtype} {actions.shape}"
-        )
-    batch_size, max_steps, n_agents = actions.shape
-    return play(lambda t, positions: actions[:, t], batch_size, n_agents, threshold, max_steps)
-
-
-def returns_to_go(rewards: torch.Tensor) -> torch.Tensor:
-    """Undiscounted ``G_t = Σ_{s >= t} r_s`` along axis 1 of ``(B, T, ...)`` rewards."""
-    return rewards.flip(1).cumsum(1).flip(1)
+def returns_to_go(rewards: torch.Tensor, discount: float = 1.0) -> torch.Tensor:
+    """``G_t = Σ_{s >= t} γ^{s−t} r_s`` along axis 1 of ``(B, T, ...)`` rewards."""
+    if discount == 1.0:
+        return rewards.flip(1).cumsum(1).flip(1)
+    steps = rewards.shape[1]
+    lags = torch.arange(steps, dtype=rewards.dtype)
+    powers = torch.where(lags[None, :] >= lags[:, None], discount ** (lags[None, :] - lags[:, None]), 0.0)
+    return torch.einsum("ts,bs...->bt...", powers, rewards)
 
 
 def reinforce_surrogate(
@@ -167,22 +103,24 @@ def reinforce_surrogate(
 
 
 class PolicyGradientLearners:
-    """``N`` independent softmax-policy REINFORCE learners for ER(N, M) (module docstring).
+    """``N`` independent softmax-policy REINFORCE learners on an episodic task (module docstring).
 
     Parameters
     ----------
-    n_agents, threshold : int
-        ``N`` and ``M`` of the game.
+    task : EpisodicTask
+        The game (``N``, actions, observations, episode length ``T``).
     learning_rate : float
         ``lr > 0`` of the gradient-ascent step.
-    max_steps : int
-        Episode length ``T`` (also the size of the time one-hot).
     hidden : tuple of int
         Hidden layer widths of each policy (tanh); ``()`` is a linear policy.
     baseline : bool
         Subtract the per-step mean return (see :func:`reinforce_surrogate`).
     entropy_coef : float
         ``c >= 0``, weight of the policy entropy in ``J_i``.
+    discount : float
+        ``γ`` in ``(0, 1]`` of the returns-to-go.
+    time_features : bool
+        Append the one-hot time step to the observation.
     init_scale : float
         Standard deviation of the initial weights (biases start at 0).
     seed : int or torch.Generator
@@ -198,30 +136,37 @@ class PolicyGradientLearners:
 
     def __init__(
         self,
-        n_agents: int,
-        threshold: int,
+        task: EpisodicTask,
         learning_rate: float,
         *,
-        max_steps: int = 5,
         hidden: tuple[int, ...] = (),
         baseline: bool = True,
         entropy_coef: float = 0.0,
+        discount: float = 1.0,
+        time_features: bool = True,
         init_scale: float = 0.1,
         seed: int | torch.Generator = 0,
         dtype: torch.dtype = torch.float32,
     ):
-        self.n_agents, self.threshold = check_params(n_agents, threshold)
+        if not isinstance(task, EpisodicTask):
+            raise ValueError(
+                f"task must implement incentive_envs.episodic.EpisodicTask, got {type(task).__name__}"
+            )
+        self.task = task
+        self.n_agents, self.n_actions, self.max_steps = task.n_agents, task.n_actions, task.max_steps
         self.learning_rate = check_scalar(learning_rate, "learning_rate", low=0.0, low_inclusive=False)
-        self.max_steps = check_positive_int(max_steps, "max_steps")
         self.hidden = tuple(check_positive_int(width, "hidden") for width in hidden)
-        self.baseline = bool(baseline)
+        self.baseline = check_bool(baseline, "baseline")
         self.entropy_coef = check_scalar(entropy_coef, "entropy_coef", low=0.0)
+        self.discount = check_scalar(discount, "discount", low=0.0, high=1.0, low_inclusive=False)
+        self.time_features = check_bool(time_features, "time_features")
         init_scale = check_scalar(init_scale, "init_scale", low=0.0)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         self.dtype = dtype
         generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
-        widths = (N_POSITIONS * self.n_agents + self.max_steps, *self.hidden, N_POSITIONS)
+        self.input_size = math.prod(task.observation_shape) + (self.max_steps if self.time_features else 0)
+        widths = (self.input_size, *self.hidden, self.n_actions)
         params = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             params.append(
@@ -231,15 +176,19 @@ class PolicyGradientLearners:
         self.params: Params = tuple(params)
 
     # -- policy ------------------------------------------------------------------------------
-    def features(self, positions: np.ndarray, steps: np.ndarray) -> torch.Tensor:
-        """Policy input ``[one-hot positions (3N), one-hot step (T)]`` of ``positions (..., N)``
-        at time ``steps`` (broadcast to ``positions.shape[:-1]``)."""
-        time = np.eye(self.max_steps, dtype=np.float32)[np.broadcast_to(steps, positions.shape[:-1])]
-        return torch.as_tensor(np.concatenate((one_hot(positions), time), axis=-1), dtype=self.dtype)
+    def features(self, observations: np.ndarray, steps) -> torch.Tensor:
+        """Policy inputs ``(..., N, input_size)`` of observations ``(..., N, *observation_shape)``
+        at time ``steps``: an int, or an int array that broadcasts against ``(..., N)``."""
+        flat = observations.reshape(*observations.shape[: -len(self.task.observation_shape)], -1)
+        if self.time_features:
+            time = np.eye(self.max_steps, dtype=np.float32)[np.asarray(steps)]
+            flat = np.concatenate((flat, np.broadcast_to(time, (*flat.shape[:-1], self.max_steps))), axis=-1)
+        return torch.as_tensor(flat, dtype=self.dtype)
 
     def logits(self, params: Params, features: torch.Tensor) -> torch.Tensor:
-        """Every agent's action logits, shape ``(*features.shape[:-1], N, 3)``."""
-        hidden = features.unsqueeze(-2).expand(*features.shape[:-1], self.n_agents, features.shape[-1])
+        """Every agent's action logits, shape ``(*features.shape[:-1], n_actions)``, from
+        per-agent features ``(..., N, input_size)``."""
+        hidden = features
         for layer in range(0, len(params), 2):
             if layer:
                 hidden = torch.tanh(hidden)
@@ -247,13 +196,13 @@ class PolicyGradientLearners:
         return hidden
 
     def log_policy(self, params: Params, rollout: Rollout) -> torch.Tensor:
-        """``log π_i(· | s_t)`` at every state of the rollout, shape (B, T, N, 3)."""
+        """``log π_i(· | o_t^i)`` at every step of the rollout, shape (B, T, N, n_actions)."""
         self._check_rollout(rollout)
-        features = self.features(rollout.positions, np.arange(rollout.max_steps))
-        return torch.log_softmax(self.logits(params, features), dim=-1)
+        steps = np.arange(rollout.max_steps)[:, None]
+        return torch.log_softmax(self.logits(params, self.features(rollout.observations, steps)), dim=-1)
 
     def log_probs(self, params: Params, rollout: Rollout) -> torch.Tensor:
-        """``log π_i(a_t^i | s_t)`` of the rollout's actions under ``params``, shape (B, T, N)."""
+        """``log π_i(a_t^i | o_t^i)`` of the rollout's actions under ``params``, shape (B, T, N)."""
         log_policy = self.log_policy(params, rollout)
         return log_policy.gather(-1, torch.as_tensor(rollout.actions).unsqueeze(-1)).squeeze(-1)
 
@@ -264,22 +213,21 @@ class PolicyGradientLearners:
         ----------
         batch_size : int
         rng : numpy.random.Generator
-            Draws the actions (inverse CDF of the softmax probabilities).
+            Draws the actions (inverse CDF of the softmax probabilities) and the task's randomness.
         params : tuple of Tensor, optional
             Default: :attr:`params`.
         """
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        check_generator(rng)
         params = self.params if params is None else params
 
-        def choose(t: int, positions: np.ndarray) -> np.ndarray:
+        def choose(t: int, observations: np.ndarray) -> np.ndarray:
             with torch.no_grad():
-                probs = torch.softmax(self.logits(params, self.features(positions, t)), dim=-1)
+                probs = torch.softmax(self.logits(params, self.features(observations, t)), dim=-1)
             cumulative = np.cumsum(probs.double().numpy(), axis=-1)
-            draws = rng.random(positions.shape)[..., None]
-            return np.minimum((draws > cumulative).sum(-1), N_POSITIONS - 1).astype(np.int64)
+            draws = rng.random(cumulative.shape[:-1])[..., None]
+            return np.minimum((draws > cumulative).sum(-1), self.n_actions - 1).astype(np.int64)
 
-        return play(choose, batch_size, self.n_agents, self.threshold, self.max_steps)
+        return play(self.task, choose, batch_size, rng)
 
     # -- learning ----------------------------------------------------------------------------
     def objective(self, params: Params, rollout: Rollout, rewards: torch.Tensor) -> torch.Tensor:
@@ -289,7 +237,7 @@ class PolicyGradientLearners:
         ----------
         params : tuple of Tensor
         rollout : Rollout
-            Played with any policy; only its states, actions and alive mask are used.
+            Played with any policy; only its observations, actions and alive mask are used.
         rewards : Tensor, shape (B, T, N)
             Each agent's reward per step (env reward plus incentive); may carry a graph.
         """
@@ -298,7 +246,8 @@ class PolicyGradientLearners:
             raise ValueError(f"rewards must have shape {rollout.actions.shape}, got {tuple(rewards.shape)}")
         alive = torch.as_tensor(rollout.alive, dtype=self.dtype)
         taken = log_policy.gather(-1, torch.as_tensor(rollout.actions).unsqueeze(-1)).squeeze(-1)
-        value = reinforce_surrogate(taken, returns_to_go(rewards * alive[..., None]), alive, self.baseline)
+        returns = returns_to_go(rewards * alive[..., None], self.discount)
+        value = reinforce_surrogate(taken, returns, alive, self.baseline)
         if self.entropy_coef:
             entropy = -(log_policy.exp() * log_policy).sum(-1)
             value = value + self.entropy_coef * (alive[..., None] * entropy).sum((0, 1)) / rollout.batch_size
@@ -327,6 +276,22 @@ class PolicyGradientLearners:
             rewards = torch.as_tensor(rollout.env_rewards, dtype=self.dtype)
         self.params = self.updated(self.params, rollout, rewards.detach())
 
+    def state_dict(self) -> dict:
+        """The parameters (copies), for :meth:`load_state_dict`."""
+        return {"params": [p.detach().clone() for p in self.params]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore parameters saved by :meth:`state_dict` (shapes and dtypes must match)."""
+        saved = entry(state, "params", "learners state")
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.params):
+            raise ValueError(f"learners state 'params' must be a list of {len(self.params)} tensors")
+        for index, (new, old) in enumerate(zip(saved, self.params)):
+            if not isinstance(new, torch.Tensor) or new.shape != old.shape or new.dtype != old.dtype:
+                raise ValueError(
+                    f"learners state 'params'[{index}] must be a {old.dtype} tensor of shape {tuple(old.shape)}"
+                )
+        self.params = tuple(p.detach().clone() for p in saved)
+
     def _check_rollout(self, rollout: Rollout) -> None:
         if not isinstance(rollout, Rollout):
             raise ValueError(f"rollout must be a Rollout, got {type(rollout).__name__}")
@@ -337,30 +302,157 @@ class PolicyGradientLearners:
             )
 
 
-def train_without_incentive(
-    learners: PolicyGradientLearners,
-    iterations: int,
-    batch_size: int,
-    rng: np.random.Generator,
-    progress: Callable[[], object] | None = None,
-) -> dict[str, np.ndarray]:
-    """Selfish learning: ``iterations`` times, play ``batch_size`` episodes and take one step
-    on the env rewards alone (the no-incentive baseline).
+def entry(state, key: str, what: str):
+    """``state[key]`` of a checkpoint dict; ``ValueError`` naming ``what`` if it is missing."""
+    if not isinstance(state, dict) or key not in state:
+        raise ValueError(f"{what} must be a dict with key {key!r}")
+    return state[key]
 
-    Returns
-    -------
-    dict of str to ndarray
-        Per iteration: ``"welfare"`` (mean total env reward of an episode of the batch),
-        ``"incentive_paid"`` (zeros) and ``"episodes"`` (episodes played so far).
+
+def generator_state(rng: np.random.Generator) -> dict:
+    """A copy of a ``numpy.random.Generator``'s state (for checkpoints)."""
+    return rng.bit_generator.state
+
+
+def check_generator_state(rng: np.random.Generator, state) -> dict:
+    """``state`` if it is a valid state of ``rng``'s bit generator (tried on a scratch copy,
+    so that ``rng`` is untouched); ``ValueError`` otherwise."""
+    scratch = type(rng.bit_generator)()
+    try:
+        scratch.state = state
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"not a state of a {type(rng.bit_generator).__name__} generator: {error}") from error
+    return state
+
+
+def iteration_metrics(
+    rollout: Rollout, prosocial_action: int, paid_per_episode: float, episodes: int
+) -> dict:
+    """The metrics of a designer iteration (:data:`METRICS`) from the batch the followers trained on."""
+    return {
+        "welfare": float(rollout.welfare().mean()),
+        "incentive_paid": float(paid_per_episode),
+        "prosocial_share": rollout.action_share(prosocial_action),
+        "prosocial_events": float(rollout.prosocial.sum()) / rollout.batch_size,
+        "episodes": int(episodes),
+    }
+
+
+class IterativeDesigner(abc.ABC):
+    """An incentive designer and its followers, run one learning iteration at a time.
+
+    Attributes
+    ----------
+    learners : PolicyGradientLearners
+        The followers, trained in place.
+    episodes : int
+        Follower episodes played so far.
     """
-    iterations = check_positive_int(iterations, "iterations")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    welfare = np.empty(iterations)
-    for k in range(iterations):
-        rollout = learners.sample(batch_size, rng)
-        welfare[k] = rollout.welfare().mean()
-        learners.step(rollout)
-        if progress is not None:
-            progress()
-    episodes = batch_size * np.arange(1, iterations + 1)
-    return {"welfare": welfare, "incentive_paid": np.zeros(iterations), "episodes": episodes}
+
+    learners: PolicyGradientLearners
+    episodes: int
+
+    @abc.abstractmethod
+    def iteration(self) -> dict:
+        """One follower learning step under the designer's incentive (and one designer update).
+
+        Returns
+        -------
+        dict
+            :data:`METRICS` of the batch the followers trained on: ``"welfare"`` (mean
+            collective env return of an episode), ``"incentive_paid"`` (mean incentive paid
+            in an episode), ``"prosocial_share"`` (share of agent-steps taking the task's
+            ``prosocial_action``: cleaning in Cleanup), ``"prosocial_events"`` (the task's
+            prosocial events per episode: lever pulls, waste cells cleaned) and
+            ``"episodes"`` (played so far).
+        """
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict:
+        """Everything needed to resume the run exactly (parameters, optimisers, generators)."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a run saved by :meth:`state_dict` on an identically constructed designer."""
+
+    def train(self, iterations: int, progress: Callable[[], object] | None = None) -> dict[str, np.ndarray]:
+        """Run ``iterations`` iterations; may be called again to continue.
+
+        Parameters
+        ----------
+        iterations : int
+        progress : callable, optional
+            Called with no argument after every iteration (e.g. a tqdm ``update``).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Every :meth:`iteration`'s metrics, stacked.
+        """
+        iterations = check_positive_int(iterations, "iterations")
+        history = []
+        for _ in range(iterations):
+            history.append(self.iteration())
+            if progress is not None:
+                progress()
+        return {key: np.asarray([record[key] for record in history]) for key in history[0]}
+
+
+class FixedBonus(IterativeDesigner):
+    """Followers paid a constant bonus per prosocial event.
+
+    Each iteration plays ``B`` episodes, pays agent ``i`` its bonus ``b_i`` per unit of
+    ``task.prosocial_events`` at every played step (per lever pull on Escape Room, per waste
+    cell its beam removes on Cleanup) and takes one learning step on env reward plus bonus.
+    ``bonus = 0`` is selfish learning, the no-incentive baseline.
+
+    Information structure: none — the bonus is fixed in advance.
+
+    Parameters
+    ----------
+    learners : PolicyGradientLearners
+    bonus : float or array_like of shape (N,)
+        ``b >= 0``.
+    batch_size : int
+        Episodes ``B`` per iteration.
+    seed : int or numpy.random.Generator
+        Of the sampling.
+    """
+
+    def __init__(self, learners: PolicyGradientLearners, bonus=0.0, *, batch_size: int = 128, seed=0):
+        if not isinstance(learners, PolicyGradientLearners):
+            raise ValueError(f"learners must be PolicyGradientLearners, got {type(learners).__name__}")
+        self.learners = learners
+        bonus = as_finite_array(bonus, "bonus")
+        if bonus.shape not in ((), (learners.n_agents,)) or np.any(bonus < 0):
+            raise ValueError(
+                f"bonus must be a non-negative number or {learners.n_agents} of them, got {bonus!r}"
+            )
+        self.bonus = np.broadcast_to(bonus, (learners.n_agents,)).copy()
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.rng = as_generator(seed)
+        self.episodes = 0
+
+    def iteration(self) -> dict:
+        learners = self.learners
+        rollout = learners.sample(self.batch_size, self.rng)
+        paid = self.bonus * rollout.prosocial
+        learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
+        self.episodes += self.batch_size
+        return iteration_metrics(
+            rollout, learners.task.prosocial_action, paid.sum() / self.batch_size, self.episodes
+        )
+
+    def state_dict(self) -> dict:
+        return {
+            "learners": self.learners.state_dict(),
+            "rng": generator_state(self.rng),
+            "episodes": self.episodes,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        episodes = check_int(entry(state, "episodes", "FixedBonus state"), "episodes", low=0)
+        rng_state = check_generator_state(self.rng, entry(state, "rng", "FixedBonus state"))
+        self.learners.load_state_dict(entry(state, "learners", "FixedBonus state"))
+        self.rng.bit_generator.state = rng_state
+        self.episodes = episodes

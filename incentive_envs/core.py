@@ -17,12 +17,13 @@ depend on it only, never on a concrete game.
 from __future__ import annotations
 
 import abc
+import functools
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
 
-from incentive_envs.validation import as_finite_array
+from incentive_envs.validation import as_finite_array, check_int
 
 StrategyKind = Literal["box", "simplex", "unconstrained"]
 
@@ -32,6 +33,26 @@ def frozen(array) -> np.ndarray:
     array = np.array(array, dtype=np.float64)
     array.setflags(write=False)
     return array
+
+
+INTERIOR_TOLERANCE = 1e-12
+"""Relative margin (to the bound's magnitude, at least 1) inside which a box coordinate counts
+as being on its bound (:attr:`StrategySet.interior_bounds`)."""
+
+
+def clip_into(values: np.ndarray, bounds: tuple) -> np.ndarray:
+    """``values`` clipped to ``bounds = (lower, upper)`` in place (two ufunc calls, no
+    temporaries; what the inner loops use instead of ``np.clip``)."""
+    np.maximum(values, bounds[0], out=values)
+    return np.minimum(values, bounds[1], out=values)
+
+
+def _compact_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple:
+    """``(lower, upper)`` as two floats when every coordinate shares them (clipping and
+    comparing against scalars is several times faster than against arrays), else the arrays."""
+    if lower.size and lower.min() == lower.max() and upper.min() == upper.max():
+        return float(lower[0]), float(upper[0])
+    return lower, upper
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +68,12 @@ class StrategySet:
         ``d^i``, the number of coordinates of each agent, in agent order.
     lower, upper : ndarray, optional
         Box bounds of shape ``(dim,)`` (``kind="box"`` only; ``upper`` may be ``inf``).
+
+    Attributes
+    ----------
+    bounds : tuple
+        Box sets: ``(lower, upper)`` as floats when every coordinate shares them, else arrays
+        (what :meth:`project` clips against).
     """
 
     kind: StrategyKind
@@ -57,11 +84,11 @@ class StrategySet:
     def __post_init__(self) -> None:
         if self.kind not in ("box", "simplex", "unconstrained"):
             raise ValueError(f"kind must be 'box', 'simplex' or 'unconstrained', got {self.kind!r}")
-        sizes = tuple(int(size) for size in self.agent_sizes)
-        if not sizes or min(sizes) < 1:
-            raise ValueError(f"agent_sizes must be positive integers, got {self.agent_sizes!r}")
-        object.__setattr__(self, "agent_sizes", sizes)
-        dim = sum(sizes)
+        sizes = np.asarray(self.agent_sizes)
+        if sizes.ndim != 1 or sizes.size == 0 or sizes.dtype.kind not in "iu" or sizes.min() < 1:
+            raise ValueError(f"agent_sizes must be positive integers, got {self.agent_sizes!r}"[:200])
+        object.__setattr__(self, "agent_sizes", tuple(sizes.tolist()))
+        dim = int(sizes.sum())
         if self.kind == "box":
             if self.lower is None or self.upper is None:
                 raise ValueError("a box strategy set needs both lower and upper bounds")
@@ -71,6 +98,7 @@ class StrategySet:
                 raise ValueError("box bounds must satisfy lower <= upper without NaN")
             object.__setattr__(self, "lower", frozen(lower))
             object.__setattr__(self, "upper", frozen(upper))
+            object.__setattr__(self, "bounds", _compact_bounds(self.lower, self.upper))
         elif self.lower is not None or self.upper is not None:
             raise ValueError(f"bounds are only meaningful for a box, not for {self.kind!r}")
         offsets = np.concatenate(([0], np.cumsum(sizes)))
@@ -108,7 +136,7 @@ class StrategySet:
         if self.kind == "unconstrained":
             return np.array(x, dtype=np.float64)
         if self.kind == "box":
-            return np.clip(x, self.lower, self.upper)
+            return np.clip(x, *self.bounds)
         return self._project_simplex(np.asarray(x, dtype=np.float64))
 
     def _project_simplex(self, x: np.ndarray) -> np.ndarray:
@@ -139,15 +167,42 @@ class StrategySet:
         return weights / np.repeat(np.add.reduceat(weights, starts), self.agent_sizes)
 
     def contains(self, x: np.ndarray, atol: float = 1e-9) -> bool:
-        """Whether ``x`` lies in the set up to ``atol``."""
+        """Whether ``x`` lies in the set up to ``atol`` (relative to a box bound's magnitude when
+        it exceeds 1, so a float32-rounded bound is inside at ``atol = 1e-7``)."""
         x = np.asarray(x, dtype=np.float64)
         if x.shape != (self.dim,) or not np.all(np.isfinite(x)):
             return False
         if self.kind == "box":
-            return bool(np.all(x >= self.lower - atol) and np.all(x <= self.upper + atol))
+            with np.errstate(invalid="ignore"):  # infinite bounds: inf - inf never compared
+                low_slack = atol * np.maximum(1.0, np.abs(np.where(np.isfinite(self.lower), self.lower, 0.0)))
+                high_slack = atol * np.maximum(
+                    1.0, np.abs(np.where(np.isfinite(self.upper), self.upper, 0.0))
+                )
+            return bool(np.all(x >= self.lower - low_slack) and np.all(x <= self.upper + high_slack))
         if self.kind == "simplex":
             return bool(np.all(x >= -atol) and np.allclose(self.block_sum(x), 1.0, atol=atol))
         return True
+
+    @functools.cached_property
+    def interior_bounds(self) -> tuple:
+        """Box sets: ``(lower + s, upper − s)`` with ``s = 1e-12 · max(1, |bound|)``, the bounds a
+        point must be strictly within to count as interior (floats when uniform)."""
+        lower, upper = self.bounds
+        return (
+            lower + INTERIOR_TOLERANCE * np.maximum(1.0, np.abs(lower)),
+            upper - INTERIOR_TOLERANCE * np.maximum(1.0, np.abs(upper)),
+        )
+
+    def action_grid(self, grid_size: int) -> np.ndarray:
+        """``(n_agents, G)`` evenly spaced actions spanning each one-dimensional agent's box
+        (the action set of payoff-based learners and of the envs' ``"payoffs"`` feedback)."""
+        if self.kind != "box" or max(self.agent_sizes) != 1:
+            raise ValueError("an action grid needs one-dimensional box strategies per agent")
+        if not (np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper))):
+            raise ValueError("an action grid needs finite strategy bounds")
+        grid_size = check_int(grid_size, "grid_size", low=2, high=100_000)
+        fractions = np.linspace(0.0, 1.0, grid_size)
+        return self.lower[:, None] + fractions[None, :] * (self.upper - self.lower)[:, None]
 
     def uniform_point(self) -> np.ndarray:
         """A canonical interior-ish point: the barycentre of each simplex, the box's lower
@@ -179,6 +234,7 @@ class IncentiveSet:
             raise ValueError("incentive bounds must satisfy lower <= upper")
         object.__setattr__(self, "lower", frozen(lower))
         object.__setattr__(self, "upper", frozen(upper))
+        object.__setattr__(self, "bounds", _compact_bounds(self.lower, self.upper))
 
     @property
     def dim(self) -> int:
@@ -186,7 +242,7 @@ class IncentiveSet:
 
     def project(self, theta: np.ndarray) -> np.ndarray:
         """Euclidean projection onto Θ (the planner's proximal step in Algorithms 1–2)."""
-        return np.clip(theta, self.lower, self.upper)
+        return np.clip(theta, *self.bounds)
 
     def validate(self, theta, name: str = "theta") -> np.ndarray:
         """Return ``theta`` as an array, or raise ``ValueError`` if malformed or outside Θ."""
@@ -213,14 +269,20 @@ class OwnPriceIncentive:
     """Mixin for games whose incentive is a per-coordinate linear price in the agents' costs
     and a pure transfer for the planner: ``∂v/∂θ = −I`` and ``∇_θ f = 0``."""
 
-    def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(tangent, dtype=np.float64)
+    linear_prices = True
 
-    def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
-        return -np.asarray(cotangent, dtype=np.float64)
+    def _jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+        return -tangent
 
-    def social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        return np.zeros(self.incentive_set.dim)
+    def _vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        return -cotangent
+
+    def _social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        return self._zero_incentive_gradient
+
+    @functools.cached_property
+    def _zero_incentive_gradient(self) -> np.ndarray:
+        return frozen(np.zeros(self.incentive_set.dim))
 
 
 class SocialOptimum(NamedTuple):
@@ -230,101 +292,203 @@ class SocialOptimum(NamedTuple):
     strategy: np.ndarray
 
 
+class LowRankJacobian(NamedTuple):
+    """``∂v/∂x = diag(diagonal) + left @ right.T`` with ``left, right`` of shape ``(dim, r)``,
+    ``r`` small: the structure that lets a hypergradient's adjoint system be solved directly in
+    ``O(dim r²)`` (Woodbury) instead of iteratively."""
+
+    diagonal: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+
 class IncentiveGame(abc.ABC):
     """The model of a game with planner-controlled incentives (SPEC §1).
 
-    Subclasses implement the abstract methods with vectorised numpy; everything else here
-    is derived from them. All arrays are flat float64: ``x`` has shape
-    ``(strategy_set.dim,)`` and ``θ`` shape ``(incentive_set.dim,)``.
+    All arrays are flat float64: ``x`` has shape ``(strategy_set.dim,)`` and ``θ`` shape
+    ``(incentive_set.dim,)``. The public methods validate their inputs
+    (:mod:`incentive_envs.validation`: shapes, finiteness, ``x`` in the strategy set, ``θ`` in
+    Θ) and call the underscore methods a game implements. Learners, planners and the
+    experiment engine validate a run's inputs once and then call the underscore methods
+    directly in their inner loops, so validation costs nothing per iteration.
+
+    Capabilities are declared, not discovered by catching exceptions:
+    :attr:`has_best_response`, :attr:`has_payoffs`, :attr:`linear_prices` and
+    :meth:`_jacobian_x_structure` (``None`` when ``∂v/∂x`` has no diagonal-plus-low-rank form).
     """
 
     strategy_set: StrategySet
     incentive_set: IncentiveSet
+    has_best_response = False
+    """Whether :meth:`best_response` is implemented."""
+    has_payoffs = False
+    """Whether :meth:`unilateral_rewards` (counterfactual payoffs) is implemented."""
+    linear_prices = False
+    """Whether the incentive is a linear price on each agent's own action (``∂v/∂θ = −I``) and a
+    transfer for the planner (``∇_θ f = 0``)."""
 
     @property
     def n_agents(self) -> int:
         return self.strategy_set.n_agents
 
-    # -- the agents' side ---------------------------------------------------------------
+    # -- what a game implements (unchecked) -----------------------------------------------
     @abc.abstractmethod
-    def rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _equilibrium(self, theta: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _social_cost(self, x: np.ndarray, theta: np.ndarray) -> float: ...
+
+    @abc.abstractmethod
+    def _social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray: ...
+
+    def _best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        raise ValueError(f"{type(self).__name__} has no exact best response (has_best_response is False)")
+
+    def _unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        raise ValueError(f"{type(self).__name__} has no counterfactual payoffs (has_payoffs is False)")
+
+    def _jacobian_x_structure(self, x: np.ndarray, theta: np.ndarray) -> LowRankJacobian | None:
+        return None
+
+    def _pinned_coordinates(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray | None:
+        """Coordinates held in place by a kink of the agents' payoffs (e.g. a worker bunched at
+        a tax-bracket cutoff), which a gradient step does not move and which do not respond
+        to small changes of θ — like coordinates on a bound. Boolean mask, or ``None`` (the
+        default) for games with smooth payoffs."""
+        return None
+
+    # -- the agents' side (validated) -----------------------------------------------------
+    def rewards(self, x, theta) -> np.ndarray:
         """Each agent's reward ``u^i_θ(x)`` including incentives, shape ``(n_agents,)``."""
+        return self._rewards(*self._checked(x, theta))
 
-    @abc.abstractmethod
-    def pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def pseudo_gradient(self, x, theta) -> np.ndarray:
         """``v_θ(x) = (∇_{x^i} u^i_θ(x))_i``, shape ``(dim,)`` (paper eq. 3.3)."""
+        return self._pseudo_gradient(*self._checked(x, theta))
 
-    @abc.abstractmethod
-    def jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    def jvp_x(self, x, theta, tangent) -> np.ndarray:
         """Jacobian-vector product ``[∂v_θ/∂x](x) · tangent``."""
+        x, theta = self._checked(x, theta)
+        return self._jvp_x(x, theta, as_finite_array(tangent, "tangent", (self.strategy_set.dim,)))
 
-    @abc.abstractmethod
-    def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+    def vjp_x(self, x, theta, cotangent) -> np.ndarray:
         """Vector-Jacobian product ``[∂v_θ/∂x](x)^T · cotangent``."""
+        x, theta = self._checked(x, theta)
+        return self._vjp_x(x, theta, as_finite_array(cotangent, "cotangent", (self.strategy_set.dim,)))
 
-    @abc.abstractmethod
-    def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    def jvp_theta(self, x, theta, tangent) -> np.ndarray:
         """``[∂v_θ/∂θ](x) · tangent`` (tangent of shape ``(incentive_set.dim,)``)."""
+        x, theta = self._checked(x, theta)
+        return self._jvp_theta(x, theta, as_finite_array(tangent, "tangent", (self.incentive_set.dim,)))
 
-    @abc.abstractmethod
-    def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+    def vjp_theta(self, x, theta, cotangent) -> np.ndarray:
         """``[∂v_θ/∂θ](x)^T · cotangent``, shape ``(incentive_set.dim,)``."""
+        x, theta = self._checked(x, theta)
+        return self._vjp_theta(x, theta, as_finite_array(cotangent, "cotangent", (self.strategy_set.dim,)))
 
-    @abc.abstractmethod
-    def equilibrium(self, theta: np.ndarray) -> np.ndarray:
+    def jacobian_x_structure(self, x, theta) -> LowRankJacobian | None:
+        """``∂v/∂x`` as diagonal plus low rank (:class:`LowRankJacobian`), or ``None``."""
+        return self._jacobian_x_structure(*self._checked(x, theta))
+
+    def equilibrium(self, theta) -> np.ndarray:
         """The exact (unique) Nash equilibrium ``x*(θ)``, computed from the model."""
+        return self._equilibrium(self.validate_incentive(theta))
 
-    def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def best_response(self, x, theta) -> np.ndarray:
         """Every agent's exact best response to the others' strategies in ``x``."""
-        raise NotImplementedError(f"{type(self).__name__} has no exact best response")
+        return self._best_response(*self._checked(x, theta))
 
-    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def unilateral_rewards(self, x, theta, actions) -> np.ndarray:
         """Counterfactual payoffs ``out[i, g] = u^i_θ(actions[i, g], x^{-i})`` of one-dimensional
-        agents, shape ``(n_agents, G)`` — the payoff feedback of Hedge and logit learners."""
-        raise NotImplementedError(f"{type(self).__name__} has no counterfactual payoffs")
+        agents, shape ``(n_agents, G)`` — the payoff feedback of Hedge and logit learners.
+        ``actions[i]`` must lie in agent ``i``'s strategy set."""
+        x, theta = self._checked(x, theta)
+        actions = as_finite_array(actions, "actions")
+        if actions.ndim != 2 or actions.shape[0] != self.n_agents or max(self.strategy_set.agent_sizes) != 1:
+            raise ValueError(
+                f"actions must have shape (n_agents, G) = ({self.n_agents}, G) for one-dimensional agents, "
+                f"got shape {actions.shape}"
+            )
+        strategy_set = self.strategy_set
+        if strategy_set.kind == "box":
+            outside = (actions < strategy_set.lower[:, None]) | (actions > strategy_set.upper[:, None])
+            if outside.any():
+                i, g = (int(index) for index in np.argwhere(outside)[0])
+                raise ValueError(f"actions[{i}, {g}] = {actions[i, g]!r} is outside agent {i}'s strategy set")
+        return self._unilateral_rewards(x, theta, actions)
 
-    # -- the planner's side -------------------------------------------------------------
-    @abc.abstractmethod
-    def social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
+    # -- the planner's side (validated) ---------------------------------------------------
+    def social_cost(self, x, theta) -> float:
         """The planner's cost ``f(θ, x)``."""
+        return self._social_cost(*self._checked(x, theta))
 
-    @abc.abstractmethod
-    def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def social_cost_grad_x(self, x, theta) -> np.ndarray:
         """``∇_x f(θ, x)``, shape ``(dim,)``."""
+        return self._social_cost_grad_x(*self._checked(x, theta))
 
-    @abc.abstractmethod
-    def social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def social_cost_grad_theta(self, x, theta) -> np.ndarray:
         """``∇_θ f(θ, x)``, shape ``(incentive_set.dim,)``."""
+        return self._social_cost_grad_theta(*self._checked(x, theta))
 
     @abc.abstractmethod
     def social_optimum(self) -> SocialOptimum:
         """The first-best ``f* = min_{x ∈ X} f(θ, x)`` and a minimiser (exact)."""
 
-    def first_best_incentive(self) -> FirstBestIncentive:
-        """A closed-form incentive implementing the social optimum, for games that have one."""
-        raise NotImplementedError(f"{type(self).__name__} has no closed-form first-best incentive")
+    def first_best_incentive(self) -> FirstBestIncentive | None:
+        """A closed-form incentive implementing the social optimum, or ``None`` for games
+        without one."""
+        return None
 
     # -- derived helpers ----------------------------------------------------------------
-    def equilibrium_social_cost(self, theta: np.ndarray) -> float:
+    def equilibrium_social_cost(self, theta) -> float:
         """``f*(θ) = f(θ, x*(θ))``, the upper-level objective of problem (3.4)."""
-        return self.social_cost(self.equilibrium(theta), theta)
+        theta = self.validate_incentive(theta)
+        return self._social_cost(self._equilibrium(theta), theta)
 
-    def jacobian_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def jacobian_x(self, x, theta) -> np.ndarray:
         """Dense ``∂v_θ/∂x`` built column by column from :meth:`jvp_x` (small games only)."""
+        x, theta = self._checked(x, theta)
         identity = np.eye(self.strategy_set.dim)
-        return np.stack([self.jvp_x(x, theta, column) for column in identity], axis=1)
+        return np.stack([self._jvp_x(x, theta, column) for column in identity], axis=1)
 
-    def jacobian_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def jacobian_theta(self, x, theta) -> np.ndarray:
         """Dense ``∂v_θ/∂θ`` built from :meth:`jvp_theta` (small games only)."""
+        x, theta = self._checked(x, theta)
         identity = np.eye(self.incentive_set.dim)
-        return np.stack([self.jvp_theta(x, theta, column) for column in identity], axis=1)
+        return np.stack([self._jvp_theta(x, theta, column) for column in identity], axis=1)
 
     def validate_strategy(self, x, name: str = "x") -> np.ndarray:
-        """Return ``x`` as an array, or raise ``ValueError`` if malformed or infeasible."""
+        """Return ``x`` as a fresh array, or raise ``ValueError`` if malformed or infeasible
+        (outside the strategy set by more than ``1e-7``)."""
         x = as_finite_array(x, name, (self.strategy_set.dim,))
         if not self.strategy_set.contains(x, atol=1e-7):
             raise ValueError(f"{name} is outside the {self.strategy_set.kind} strategy set")
         return x
 
     def validate_incentive(self, theta, name: str = "theta") -> np.ndarray:
+        """Return ``theta`` as a fresh array, or raise ``ValueError`` if malformed or outside Θ."""
         return self.incentive_set.validate(theta, name)
+
+    def _checked(self, x, theta) -> tuple[np.ndarray, np.ndarray]:
+        return self.validate_strategy(x), self.validate_incentive(theta)

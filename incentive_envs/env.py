@@ -8,12 +8,17 @@ what an agent observes. The common mechanics are:
   simplices, non-negative weights divided by their sum, all-zero weights meaning uniform);
   malformed actions (missing agent, wrong shape, NaN/inf, outside the set) raise
   ``ValueError`` — nothing is silently clipped;
+* actions are checked against the action spaces' own (float32) bounds and played at their
+  float64 value: nothing is clipped, so an action on a float32-rounded bound (``3.1415927``
+  for ``π``) is played as given, within one float32 rounding of the model's bounds;
 * rewards are ``game.rewards(x, θ)``, i.e. include the planner's incentives;
-* ``infos[agent]["gradient"]`` is the agent's block of ``v_θ(x)`` at the joint action just
-  played (plus Gaussian noise of standard deviation ``feedback_noise_std``), and
-  ``infos[agent]["strategy"]`` the agent's own strategy; games with an exact best
-  response also report ``infos[agent]["best_response"]``. At ``reset`` they describe the
-  initial profile, so a gradient learner can take its first step;
+* ``infos[agent]["strategy"]`` is the agent's own strategy and, for each kind listed in the
+  config's ``feedback`` (default ``("gradient",)``): ``infos[agent]["gradient"]``, the agent's
+  block of ``v_θ(x)`` at the joint action just played (plus Gaussian noise of standard
+  deviation ``feedback_noise_std``); ``infos[agent]["best_response"]``, its exact best
+  response; ``infos[agent]["payoffs"]``, its counterfactual payoffs on ``payoff_grid`` evenly
+  spaced actions (what Hedge and logit learners read). Only the listed kinds are computed.
+  At ``reset`` they describe the initial profile, so a learner can take its first step;
 * incentives change only between rounds, through :meth:`set_incentive`;
 * episodes are truncated after ``max_cycles`` rounds.
 """
@@ -30,10 +35,10 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from incentive_envs.core import IncentiveGame
-from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
+from incentive_envs.validation import as_finite_array, check_int, check_positive_int, check_scalar, check_seed
 
-ACTION_TOLERANCE = 1e-6
-"""Relative slack accepted on action bounds, so float32 samples of a space are valid."""
+FEEDBACK_KINDS = ("gradient", "best_response", "payoffs")
+"""The feedback an env can put in ``infos`` (see the module docstring)."""
 
 MAX_CYCLES = 10**12
 """Largest accepted ``max_cycles`` (an episode longer than any run is "endless")."""
@@ -49,13 +54,31 @@ class StageGameConfig:
     max_cycles: int = 100
     """Rounds per episode before truncation."""
     feedback_noise_std: float = 0.0
-    """Standard deviation of the Gaussian noise added to the gradient feedback in ``infos``
-    (the stochastic environment of the paper, §3), drawn from the seed given to ``reset``."""
+    """Standard deviation of the Gaussian noise added to the gradient and payoff feedback in
+    ``infos`` (the stochastic environment of the paper, §3), drawn from the seed given to ``reset``."""
+    feedback: tuple[str, ...] = ("gradient",)
+    """Which feedback ``infos`` carry, among ``"gradient"``, ``"best_response"`` and
+    ``"payoffs"``; only these are computed each round (``()`` for none)."""
+    payoff_grid: int = 201
+    """Actions per agent of the ``"payoffs"`` feedback (evenly spaced over its box)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_cycles", check_positive_int(self.max_cycles, "max_cycles", MAX_CYCLES))
         object.__setattr__(
             self, "feedback_noise_std", check_scalar(self.feedback_noise_std, "feedback_noise_std", low=0.0)
+        )
+        kinds = self.feedback if isinstance(self.feedback, (tuple, list)) else None
+        if (
+            kinds is None
+            or any(kind not in FEEDBACK_KINDS for kind in kinds)
+            or len(set(kinds)) != len(kinds)
+        ):
+            raise ValueError(
+                f"feedback must be distinct kinds among {list(FEEDBACK_KINDS)}, got {self.feedback!r}"
+            )
+        object.__setattr__(self, "feedback", tuple(kinds))
+        object.__setattr__(
+            self, "payoff_grid", check_int(self.payoff_grid, "payoff_grid", low=2, high=100_000)
         )
 
 
@@ -97,13 +120,31 @@ class IncentiveParallelEnv(ParallelEnv):
         self.feedback_noise_std = config.feedback_noise_std
         self.render_mode = render_mode
         strategy_set = game.strategy_set
+        missing = [
+            kind
+            for kind, available in (("best_response", game.has_best_response), ("payoffs", game.has_payoffs))
+            if kind in config.feedback and not available
+        ]
+        if missing:
+            raise ValueError(f"feedback {missing} is not available for {type(game).__name__}")
         self._slices = strategy_set.agent_slices
+        self._equal_blocks = len(set(strategy_set.agent_sizes)) == 1
+        self._action_array_shape = (
+            (strategy_set.n_agents, strategy_set.agent_sizes[0])
+            if self._equal_blocks
+            else (strategy_set.dim,)
+        )
         self.possible_agents = [f"{agent_prefix}_{i}" for i in range(strategy_set.n_agents)]
         self.agents: list[str] = []
         self._agent_index = {agent: i for i, agent in enumerate(self.possible_agents)}
         self._action_spaces = {
             agent: self._make_action_space(block) for agent, block in zip(self.possible_agents, self._slices)
         }
+        # The exact bounds actions are checked against: the action spaces' float32 bounds.
+        self._joint_low = self._action_low().astype(np.float32).astype(np.float64)
+        self._joint_high = self._action_high().astype(np.float32).astype(np.float64)
+        if "payoffs" in config.feedback:
+            self._payoff_actions = strategy_set.action_grid(config.payoff_grid)
         obs_low, obs_high = self._observation_bounds()
         observation_space = spaces.Box(
             obs_low.astype(np.float32), obs_high.astype(np.float32), dtype=np.float32
@@ -193,8 +234,10 @@ class IncentiveParallelEnv(ParallelEnv):
         ``options`` may hold ``"initial_strategy"`` (the profile the first feedback is
         computed at; default: the strategy set's canonical point) and ``"incentive"``.
         """
-        if seed is not None:
-            self.np_random, _ = seeding.np_random(seed)
+        # validate everything first: a refused reset changes nothing
+        seed = None if seed is None else check_seed(seed)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
         options = dict(options or {})
         unknown = set(options) - {"initial_strategy", "incentive"}
         if unknown:  # PettingZoo's own conformance test passes foreign options: warn, don't fail
@@ -202,12 +245,21 @@ class IncentiveParallelEnv(ParallelEnv):
                 f"reset() ignores unknown options {sorted(unknown)}; known: initial_strategy, incentive",
                 stacklevel=2,
             )
-        if "incentive" in options:
-            self.set_incentive(options["incentive"])
-        if "initial_strategy" in options:
-            self._strategy = self.game.validate_strategy(options["initial_strategy"], "initial_strategy")
-        else:
-            self._strategy = self.game.strategy_set.uniform_point()
+        incentive = (
+            self.game.validate_incentive(options["incentive"], "incentive")
+            if "incentive" in options
+            else None
+        )
+        strategy = (
+            self.game.validate_strategy(options["initial_strategy"], "initial_strategy")
+            if "initial_strategy" in options
+            else self.game.strategy_set.uniform_point()
+        )
+        if seed is not None:
+            self.np_random, _ = seeding.np_random(seed)
+        if incentive is not None:
+            self._incentive = incentive
+        self._strategy = strategy
         self._round = 0
         self.agents = list(self.possible_agents)
         return self._observation_dict(), self._info_dict()
@@ -216,7 +268,7 @@ class IncentiveParallelEnv(ParallelEnv):
         if not self.agents:
             raise ValueError("step() called with no live agents: call reset() first")
         self._strategy = self._joint_action(actions)
-        rewards = self.game.rewards(self._strategy, self._incentive)
+        rewards = self.game._rewards(self._strategy, self._incentive)
         self._round += 1
         truncated = self._round >= self.max_cycles
         observations, infos = self._observation_dict(), self._info_dict()
@@ -230,35 +282,37 @@ class IncentiveParallelEnv(ParallelEnv):
     def _joint_action(self, actions: dict) -> np.ndarray:
         if not isinstance(actions, dict):
             raise ValueError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
-        missing = [agent for agent in self.agents if agent not in actions]
-        extra = [agent for agent in actions if agent not in self._agent_index]
-        if missing or extra:
+        try:
+            values = [actions[agent] for agent in self.possible_agents]
+        except KeyError:
+            values = None
+        if values is None or len(actions) != len(self.possible_agents):
+            missing = [agent for agent in self.agents if agent not in actions]
+            extra = [agent for agent in actions if agent not in self._agent_index]
             raise ValueError(
                 f"actions must have one entry per live agent; missing {missing[:5]}, unknown {extra[:5]}"
             )
-        try:  # fast path: one array op for all agents; per-agent checks only name the culprit
-            blocks = [np.asarray(actions[agent], dtype=np.float64) for agent in self.possible_agents]
-            joint = np.concatenate(blocks)
-            valid = (
-                joint.shape == (self.game.strategy_set.dim,)
-                and all(block.ndim == 1 for block in blocks)
-                and bool(np.all(np.isfinite(joint)))
-            )
+        try:  # one conversion for all agents; on failure the per-agent checks name the culprit
+            joint = np.array(values) if self._equal_blocks else np.concatenate(values)
         except (TypeError, ValueError):
-            valid = False
-        if not valid:
-            for agent, block in zip(self.possible_agents, self._slices):
-                as_finite_array(actions[agent], f"actions[{agent!r}]", (block.stop - block.start,))
-        low, high = self._action_low(), self._action_high()
-        slack = ACTION_TOLERANCE * np.maximum(1.0, np.maximum(np.abs(low), np.abs(high)))
-        outside = np.flatnonzero((joint < low - slack) | (joint > high + slack))
+            joint = None
+        if (
+            joint is None
+            or joint.dtype.kind not in "iuf"
+            or joint.shape != self._action_array_shape
+            or not np.isfinite(joint).all()
+        ):
+            for agent, value, block in zip(self.possible_agents, values, self._slices):
+                as_finite_array(value, f"actions[{agent!r}]", (block.stop - block.start,))
+        joint = joint.astype(np.float64).reshape(-1)
+        outside = np.flatnonzero((joint < self._joint_low) | (joint > self._joint_high))
         if outside.size:
-            agent = self.possible_agents[self.game.strategy_set.agent_of_coordinate[outside[0]]]
+            index = outside[0]
+            agent = self.possible_agents[self.game.strategy_set.agent_of_coordinate[index]]
             raise ValueError(
-                f"actions[{agent!r}] = {float(joint[outside[0]])!r} is outside the action space "
-                f"[{float(low[outside[0]])!r}, {float(high[outside[0]])!r}]"
+                f"actions[{agent!r}] = {float(joint[index])!r} is outside the action space "
+                f"[{float(self._joint_low[index])!r}, {float(self._joint_high[index])!r}]"
             )
-        joint = np.clip(joint, low, high)  # removes only the float32 rounding slack above
         if self.game.strategy_set.kind == "simplex":  # weights -> shares; all-zero weights -> uniform
             strategy_set = self.game.strategy_set
             sums = np.repeat(strategy_set.block_sum(joint), strategy_set.agent_sizes)
@@ -270,25 +324,31 @@ class IncentiveParallelEnv(ParallelEnv):
         return dict(zip(self.possible_agents, observations))
 
     def _info_dict(self) -> dict:
-        gradient = self.game.pseudo_gradient(self._strategy, self._incentive)
-        if self.feedback_noise_std > 0:
-            gradient = gradient + self.feedback_noise_std * self.np_random.standard_normal(gradient.shape)
-        try:
-            best_response = self.game.best_response(self._strategy, self._incentive)
-        except NotImplementedError:
-            best_response = None
-        if best_response is None:
-            return {
-                agent: {"gradient": gradient[block], "strategy": self._strategy[block]}
-                for agent, block in zip(self.possible_agents, self._slices)
+        game, x, theta = self.game, self._strategy, self._incentive
+        columns = {"strategy": x}
+        noise = self.feedback_noise_std
+        for kind in self.config.feedback:
+            if kind == "gradient":
+                signal = game._pseudo_gradient(x, theta)
+            elif kind == "best_response":
+                columns[kind] = game._best_response(x, theta)
+                continue
+            else:
+                signal = game._unilateral_rewards(x, theta, self._payoff_actions)
+            columns[kind] = (
+                signal + noise * self.np_random.standard_normal(signal.shape) if noise > 0 else signal
+            )
+        if self._equal_blocks:  # one view per agent row, made by NumPy's iterator
+            width = self._slices[0].stop - self._slices[0].start
+            rows = {
+                key: list(value.reshape(self.game.n_agents, width if value.ndim == 1 else -1))
+                for key, value in columns.items()
             }
+        else:
+            rows = {key: [value[block] for block in self._slices] for key, value in columns.items()}
+        keys = list(rows)
         return {
-            agent: {
-                "gradient": gradient[block],
-                "strategy": self._strategy[block],
-                "best_response": best_response[block],
-            }
-            for agent, block in zip(self.possible_agents, self._slices)
+            agent: dict(zip(keys, values)) for agent, *values in zip(self.possible_agents, *rows.values())
         }
 
     def render(self):
@@ -297,7 +357,7 @@ class IncentiveParallelEnv(ParallelEnv):
 
     def _render_text(self) -> str:
         """The summary line; subclasses append game-specific quantities."""
-        cost = self.game.social_cost(self._strategy, self._incentive)
+        cost = self.game._social_cost(self._strategy, self._incentive)
         return (
             f"round {self._round}/{self.max_cycles}  social cost {cost:.6g}  "
             f"mean incentive {self._incentive.mean():.6g}"

@@ -16,7 +16,8 @@ capability         meaning
                    (``∂v/∂θ = −I``) and a transfer for the planner (social gradient applies)
 ``best_response``  exact best responses
 ``payoffs``        counterfactual payoffs of one-dimensional agents (Hedge, logit choice)
-``episodic``       a batched episodic task played by policy-gradient learners
+``episodic``       a batched episodic task played by policy-gradient learners: the model is
+                   an :class:`~incentive_envs.episodic.EpisodicTask`
 =================  ==========================================================================
 
 Adding a game means writing its model and env and one :func:`register` call at the bottom
@@ -30,8 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from incentive_envs.aggregative.env import AggregativeConfig, AggregativeEnv, aggregative_game
+from incentive_envs.cleanup.env import CleanupConfig, CleanupEnv
+from incentive_envs.cleanup.game import CleanupTask
 from incentive_envs.cournot.env import CournotConfig, CournotEnv, cournot_game
+from incentive_envs.env import StageGameConfig
 from incentive_envs.escape_room.env import EscapeRoomConfig, EscapeRoomEnv
+from incentive_envs.escape_room.game import EscapeRoomTask
 from incentive_envs.oscillators.env import OscillatorEnv, OscillatorsConfig, oscillator_game
 from incentive_envs.routing.env import CongestionConfig, CongestionEnv, congestion_game
 from incentive_envs.tax_economy.env import TaxEconomyConfig, TaxEconomyEnv, tax_economy_game
@@ -101,6 +106,20 @@ class EnvSpec:
     def parameters(self) -> dict[str, dict]:
         """Every parameter's type, default and description (from the config's field docstrings)."""
         return config_parameters(self.config)
+
+    @property
+    def env_only_parameters(self) -> frozenset[str]:
+        """Parameters of the env adapter only (rounds per episode, feedback in ``infos``): the
+        experiment engine plays the model directly and refuses them."""
+        if issubclass(self.config, StageGameConfig):
+            return frozenset(field.name for field in fields(StageGameConfig))
+        return frozenset()
+
+    def model_parameters(self) -> dict[str, dict]:
+        """:meth:`parameters` without the env-only ones (what the engine's runs accept)."""
+        return {
+            name: info for name, info in self.parameters().items() if name not in self.env_only_parameters
+        }
 
 
 def config_parameters(config_class) -> dict[str, dict]:
@@ -236,7 +255,19 @@ register(
         description="Escape Room ER(N, M): a lever must be pulled for others to exit (Yang et al. 2021)",
         config=EscapeRoomConfig,
         env_class=EscapeRoomEnv,
-        game_factory=None,
+        game_factory=lambda config: EscapeRoomTask(config.n_agents, config.threshold, config.max_cycles),
+        size_field="n_agents",
+        capabilities=frozenset({"episodic"}),
+    )
+)
+register(
+    EnvSpec(
+        env_id="cleanup_v0",
+        game="cleanup",
+        description="Cleanup: clean a polluted river so that an orchard regrows (Hughes et al. 2018; Yang et al. 2020)",
+        config=CleanupConfig,
+        env_class=CleanupEnv,
+        game_factory=CleanupTask,
         size_field="n_agents",
         capabilities=frozenset({"episodic"}),
     )

@@ -52,6 +52,10 @@ def as_finite_array(value, name: str, shape: tuple[int, ...] | None = None) -> n
         raise ValueError(f"{name} must be an array of real numbers, got {_describe(value)}") from error
     if array.dtype.kind not in REAL_KINDS:
         raise ValueError(f"{name} must be real numbers, got dtype {array.dtype} (value {_describe(value)})")
+    if isinstance(value, (list, tuple)) and any(
+        isinstance(item, (bool, np.bool_)) for item in np.asarray(value, dtype=object).flat
+    ):  # NumPy turns [1.0, True] into [1.0, 1.0]: a flag is not a number
+        raise ValueError(f"{name} must be real numbers, got a boolean in {_describe(value)}")
     if shape is not None and array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got shape {array.shape}")
     array = np.array(array, dtype=np.float64)

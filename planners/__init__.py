@@ -1,4 +1,5 @@
-"""Incentive designers on the slow timescale (SPEC §4)."""
+"""Incentive designers on the slow timescale (SPEC §4), the experiment engine that runs them
+with any learner on any game, and the ``incentive-bench`` command line."""
 
 from planners.base import Planner
 from planners.baselines import (
@@ -9,33 +10,50 @@ from planners.baselines import (
     optimal_incentive,
 )
 from planners.double_loop import DoubleLoopPlanner
+from planners.engine import MODEL_METRICS, Metric, Record, simulate
+from planners.experiment import ExperimentConfig, build, compare_planners, run_experiment
 from planners.hypergradient import (
+    AutoSolver,
     DenseSolver,
     KrylovSolver,
-    entropic_hypergradient,
+    WoodburySolver,
     exact_hypergradient,
-    projected_hypergradient,
+    implicit_hypergradient,
 )
-from planners.runner import ExperimentConfig, compare_planners, run_experiment
+from planners.registry import PlannerSpec, combinations, registry, spec, valid
 from planners.single_loop import SingleLoopPlanner
+from planners.social_gradient import SocialGradientPlanner, social_gradient_flow
 from planners.wrapper import PlannerWrapper
 
 __all__ = [
+    "MODEL_METRICS",
+    "AutoSolver",
     "DenseSolver",
     "DoubleLoopPlanner",
     "ExperimentConfig",
     "FixedIncentivePlanner",
     "KrylovSolver",
+    "Metric",
     "NoIncentivePlanner",
     "OraclePlanner",
     "Planner",
+    "PlannerSpec",
     "PlannerWrapper",
+    "Record",
     "SingleLoopPlanner",
+    "SocialGradientPlanner",
+    "WoodburySolver",
     "ZerothOrderPlanner",
+    "build",
+    "combinations",
     "compare_planners",
-    "entropic_hypergradient",
     "exact_hypergradient",
+    "implicit_hypergradient",
     "optimal_incentive",
-    "projected_hypergradient",
+    "registry",
     "run_experiment",
+    "simulate",
+    "social_gradient_flow",
+    "spec",
+    "valid",
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
+from agents.learners import equilibrium_map_learner
 from incentive_envs.core import IncentiveGame
-from incentive_envs.validation import check_positive_int, check_scalar
+from incentive_envs.validation import as_generator, check_int, check_positive_int, check_scalar
 from planners.base import Planner
-from planners.hypergradient import exact_hypergradient
+from planners.hypergradient import DEFAULT_SOLVER, _implicit_hypergradient
 
 
 class NoIncentivePlanner(Planner):
@@ -18,8 +19,9 @@ class NoIncentivePlanner(Planner):
     """
 
     name = "none"
+    information = "observes nothing; uses nothing of the model"
 
-    def update(self, theta, x, k):
+    def _update(self, theta, x, k):
         return self.initial_incentive()
 
 
@@ -30,6 +32,7 @@ class FixedIncentivePlanner(Planner):
     """
 
     name = "fixed"
+    information = "observes nothing; uses nothing of the model"
 
     def __init__(self, game: IncentiveGame, incentive):
         super().__init__(game)
@@ -38,11 +41,13 @@ class FixedIncentivePlanner(Planner):
     def initial_incentive(self):
         return self.incentive.copy()
 
-    def update(self, theta, x, k):
+    def _update(self, theta, x, k):
         return self.incentive.copy()
 
 
-def optimal_incentive(game: IncentiveGame, tolerance: float = 1e-12) -> np.ndarray:
+def optimal_incentive(
+    game: IncentiveGame, tolerance: float = 1e-12, max_iterations: int = 10_000
+) -> np.ndarray:
     """A minimiser ``θ*`` of ``f*(θ) = f(θ, x*(θ))`` over Θ, from the full model.
 
     Uses the game's closed-form first-best incentive when it has one
@@ -51,18 +56,25 @@ def optimal_incentive(game: IncentiveGame, tolerance: float = 1e-12) -> np.ndarr
     ``f*`` is flat in the incentive of an agent pinned at a bound, so it can stop at a
     stationary point that is not the global minimum.
     """
-    try:
-        return game.first_best_incentive().theta
-    except NotImplementedError:
-        pass
+    tolerance = check_scalar(tolerance, "tolerance", low=0.0, low_inclusive=False)
+    max_iterations = check_positive_int(max_iterations, "max_iterations")
+    first_best = game.first_best_incentive()
+    if first_best is not None:
+        return first_best.theta
     incentive_set = game.incentive_set
+    learner = equilibrium_map_learner(game.strategy_set)
+
+    def hypergradient(theta):
+        theta = incentive_set.project(theta)
+        return _implicit_hypergradient(game, learner, game._equilibrium(theta), theta, 0, DEFAULT_SOLVER)
+
     result = scipy.optimize.minimize(
-        lambda theta: game.equilibrium_social_cost(theta),
+        lambda theta: game.equilibrium_social_cost(incentive_set.project(theta)),
         incentive_set.project(np.zeros(incentive_set.dim)),
-        jac=lambda theta: exact_hypergradient(game, theta),
+        jac=hypergradient,
         bounds=list(zip(incentive_set.lower, incentive_set.upper)),
         method="L-BFGS-B",
-        options={"ftol": tolerance, "gtol": tolerance, "maxiter": 10_000},
+        options={"ftol": tolerance, "gtol": tolerance, "maxiter": max_iterations},
     )
     return incentive_set.project(result.x)
 
@@ -75,6 +87,7 @@ class OraclePlanner(Planner):
     """
 
     name = "oracle"
+    information = "observes nothing; uses the full model (equilibrium solver, optimum, first-best incentive)"
 
     def __init__(self, game: IncentiveGame):
         super().__init__(game)
@@ -83,12 +96,14 @@ class OraclePlanner(Planner):
     def initial_incentive(self):
         return self.incentive.copy()
 
-    def update(self, theta, x, k):
+    def _update(self, theta, x, k):
         return self.incentive.copy()
 
 
 class ZerothOrderPlanner(Planner):
-    """Two-point simultaneous-perturbation (SPSA) planner on the observed social cost.
+    """Two-point simultaneous-perturbation (SPSA) planner on the observed social cost
+    (Spall 1992, "Multivariate stochastic approximation using a simultaneous perturbation
+    gradient approximation", IEEE Transactions on Automatic Control 37(3)).
 
     It alternates phases of ``probe_steps`` iterations: post ``θ + c_m Δ_m`` and record the
     social cost at the followers' strategy at the end of the phase, then post ``θ − c_m Δ_m``
@@ -101,8 +116,8 @@ class ZerothOrderPlanner(Planner):
     Parameters
     ----------
     game : IncentiveGame
-    rng : numpy.random.Generator
-        Source of the perturbation directions.
+    seed : int or numpy.random.Generator
+        Source of the perturbation directions; :meth:`reset` reseeds it.
     gain, perturbation : float
         ``a`` and ``c`` above.
     stability : float
@@ -112,11 +127,12 @@ class ZerothOrderPlanner(Planner):
     """
 
     name = "zeroth_order"
+    information = "observes only the social cost of the outcomes it induces; uses nothing of the model"
 
     def __init__(
         self,
         game: IncentiveGame,
-        rng: np.random.Generator,
+        seed: int | np.random.Generator = 0,
         *,
         gain: float = 1.0,
         perturbation: float = 1.0,
@@ -124,19 +140,27 @@ class ZerothOrderPlanner(Planner):
         probe_steps: int = 20,
     ):
         super().__init__(game)
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        self.rng = rng
+        self.rng = as_generator(seed)
         self.gain = check_scalar(gain, "gain", low=0.0, low_inclusive=False)
         self.perturbation = check_scalar(perturbation, "perturbation", low=0.0, low_inclusive=False)
         self.stability = check_scalar(stability, "stability", low=0.0)
         self.probe_steps = check_positive_int(probe_steps, "probe_steps")
-        self.center: np.ndarray | None = None
+        self._start()
+
+    def _start(self) -> None:
+        self.center = super().initial_incentive()
         self._round = 0
         self._phase_step = 0
         self._sign = 1.0
-        self._direction = np.zeros(game.incentive_set.dim)
+        self._direction = self.rng.choice([-1.0, 1.0], size=self.game.incentive_set.dim)
         self._cost_plus = 0.0
+
+    def reset(self, seed: int | None = None) -> None:
+        """Back to the first probe around ``Proj_Θ(0)``; ``seed`` reseeds the directions."""
+        super().reset(seed)
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self._start()
 
     def _scales(self) -> tuple[float, float]:
         return (
@@ -148,23 +172,20 @@ class ZerothOrderPlanner(Planner):
         _, c = self._scales()
         return self.game.incentive_set.project(self.center + sign * c * self._direction)
 
-    def initial_incentive(self):
-        self.center = super().initial_incentive()
-        self._direction = self.rng.choice([-1.0, 1.0], size=self.game.incentive_set.dim)
+    def initial_incentive(self) -> np.ndarray:
+        """The first probe ``Proj_Θ(θ_0 + c_0 Δ_0)`` of the current round."""
         return self._probe(1.0)
 
     def incentive_estimate(self, theta: np.ndarray) -> np.ndarray:
         """The incentive being optimised (the centre of the probes)."""
-        return theta if self.center is None else self.center.copy()
+        return self.center.copy()
 
-    def update(self, theta, x, k):
-        if self.center is None:
-            self.initial_incentive()
+    def _update(self, theta, x, k):
         self._phase_step += 1
         if self._phase_step < self.probe_steps:
             return theta
         self._phase_step = 0
-        cost = self.game.social_cost(x, theta)
+        cost = self.game._social_cost(x, theta)
         if self._sign > 0:
             self._cost_plus, self._sign = cost, -1.0
             return self._probe(-1.0)
@@ -178,7 +199,7 @@ class ZerothOrderPlanner(Planner):
 
     def state_dict(self) -> dict:
         return {
-            "center": None if self.center is None else self.center.tolist(),
+            "center": self.center.tolist(),
             "round": self._round,
             "phase_step": self._phase_step,
             "sign": self._sign,
@@ -188,10 +209,24 @@ class ZerothOrderPlanner(Planner):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.center = None if state["center"] is None else np.asarray(state["center"], dtype=np.float64)
-        self._round = int(state["round"])
-        self._phase_step = int(state["phase_step"])
-        self._sign = float(state["sign"])
-        self._direction = np.asarray(state["direction"], dtype=np.float64)
-        self._cost_plus = float(state["cost_plus"])
-        self.rng.bit_generator.state = state["rng"]
+        keys = {"center", "round", "phase_step", "sign", "direction", "cost_plus", "rng"}
+        if not isinstance(state, dict) or set(state) != keys:
+            raise ValueError(f"state must have the keys {sorted(keys)}, got {state!r}"[:300])
+        dim = self.game.incentive_set.dim
+        center = self.game.validate_incentive(state["center"], "state['center']")
+        direction = np.asarray(state["direction"])
+        if direction.shape != (dim,) or not np.all(np.isin(direction, (-1.0, 1.0))):
+            raise ValueError(f"state['direction'] must be {dim} signs ±1, got {state['direction']!r}"[:200])
+        sign = check_scalar(state["sign"], "state['sign']")
+        if sign not in (-1.0, 1.0):
+            raise ValueError(f"state['sign'] must be ±1, got {state['sign']!r}")
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"state['rng'] is not a generator state: {error}") from error
+        self.center, self._direction, self._sign = center, direction.astype(np.float64), sign
+        self._round = check_int(state["round"], "state['round']", low=0)
+        self._phase_step = check_int(state["phase_step"], "state['phase_step']", low=0, high=self.probe_steps)
+        self._cost_plus = check_scalar(state["cost_plus"], "state['cost_plus']")
+        self.rng.bit_generator.state = rng.bit_generator.state

@@ -1,25 +1,26 @@
-"""Implicit hypergradients through the learners' fixed-point map (SPEC §1, paper §4).
+"""Implicit hypergradients through any differentiable learner's fixed-point map, with the
+linear solver injected (the jaxopt pattern: Blondel et al. 2022, "Efficient and Modular
+Implicit Differentiation", NeurIPS).
 
-The equilibrium is a fixed point ``x* = h_θ(x*)`` of the learning dynamics. With
+The equilibrium is a fixed point ``x* = h_θ(x*)`` of the learner's update. With
 ``J_x = ∂h/∂x`` and ``J_θ = ∂h/∂θ``, the hypergradient of ``f*(θ) = f(θ, x*(θ))`` is one
-adjoint solve:
+adjoint solve (Liu et al. 2022, NeurIPS, eq. (4.5)):
 
-    (I − J_x)^T w = ∇_x f,        ∇f* = ∇_θ f + J_θ^T w        (paper eq. 4.5).
+    (I − J_x)ᵀ w = ∇_x f,        ∇f* = ∇_θ f + J_θᵀ w.
 
-Two maps are supported, matching the two learners of the paper:
+The learner provides the system (:meth:`agents.learners.DifferentiableLearner.adjoint_system`,
+reduced to the free coordinates and structured where its map allows); a solver turns it into
+a solution:
 
-* ``"projected"`` — ``h_θ(x) = Proj_X(x + β v_θ(x))`` (Algorithm 1; boxes and unconstrained
-  sets). The projection's Jacobian is the diagonal mask ``D`` of *free* coordinates
-  (``lower < x + βv < upper``), and the adjoint system reduces to the free block,
-  ``[∂v/∂x]_FF^T z = (∇_x f)_F`` and ``∇f* = ∇_θ f − [∂v/∂θ]^T embed_F(z)`` — eq. (4.3)
-  restricted to the free set, independent of β.
-* ``"entropic"`` — ``h^i_θ(x) = x^i exp(β v^i_θ(x)) / ‖x^i exp(β v^i_θ(x))‖_1`` (Remark 4.3;
-  simplices), whose Jacobians are ``J_x t = P_h(t / x + β [∂v/∂x] t)`` and
-  ``J_θ s = β P_h [∂v/∂θ] s`` with ``P_h u = h ⊙ u − h (hᵀu)`` per agent block.
+* :class:`WoodburySolver` — direct ``O(m r²)`` solve of a diagonal-plus-rank-``r`` system by
+  the Sherman–Morrison–Woodbury identity (Cournot and the aggregative game: rank one; the
+  oscillators: rank two);
+* :class:`KrylovSolver` — matrix-free GMRES/CG/BiCGSTAB on the system's products;
+* :class:`DenseSolver` — materialises the matrix (small games, tests);
+* :class:`AutoSolver` (the default) — Woodbury where the system has structure, else GMRES.
 
 Evaluated at the current strategy ``x_k`` instead of ``x*(θ_k)``, this is the surrogate
-``∇̃f(θ, x)`` of the single-loop algorithms. The linear solver is injected (jaxopt-style):
-:class:`KrylovSolver` (matrix-free, only Jacobian-vector products) or :class:`DenseSolver`.
+``∇̃f(θ, x)`` of the single-loop algorithms.
 """
 
 from __future__ import annotations
@@ -30,10 +31,37 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as sla
 
+from agents.fixed_point import AdjointSystem
+from agents.learners import DifferentiableLearner, equilibrium_map_learner
 from incentive_envs.core import IncentiveGame
-from incentive_envs.validation import check_scalar
+from incentive_envs.validation import check_choice, check_int, check_scalar
 
-FREE_SET_TOLERANCE = 1e-12
+
+@dataclass(frozen=True)
+class WoodburySolver:
+    """Direct solve of ``(diag(d) + L Rᵀ) z = b`` (Sherman–Morrison–Woodbury):
+    ``z = D⁻¹b − D⁻¹L (I + Rᵀ D⁻¹ L)⁻¹ Rᵀ D⁻¹ b``, ``O(m r²)`` for ``m`` unknowns and rank ``r``.
+    Raises ``ValueError`` for a system without structure and ``LinAlgError`` if singular."""
+
+    def __call__(self, system: AdjointSystem) -> np.ndarray:
+        structure = system.structure
+        if structure is None:
+            raise ValueError("WoodburySolver needs an adjoint system with diagonal-plus-low-rank structure")
+        diagonal, left, right = structure
+        if not diagonal.all():
+            raise np.linalg.LinAlgError("the diagonal of the adjoint system has a zero entry")
+        scaled_rhs = system.rhs / diagonal
+        if system.rhs.size == 0:
+            return scaled_rhs
+        if left.shape[1] == 1:  # Sherman–Morrison: scalar algebra
+            scaled_u = left[:, 0] / diagonal
+            v = right[:, 0]
+            scaled_u *= (v @ scaled_rhs) / (1.0 + v @ scaled_u)
+            scaled_rhs -= scaled_u
+            return scaled_rhs
+        scaled_left = left / diagonal[:, None]
+        capacitance = np.eye(left.shape[1]) + right.T @ scaled_left
+        return scaled_rhs - scaled_left @ np.linalg.solve(capacitance, right.T @ scaled_rhs)
 
 
 @dataclass(frozen=True)
@@ -63,13 +91,18 @@ class KrylovSolver:
     _previous: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.method not in ("gmres", "cg", "bicgstab"):
-            raise ValueError(f"method must be 'gmres', 'cg' or 'bicgstab', got {self.method!r}")
+        check_choice(self.method, "method", ("gmres", "cg", "bicgstab"))
         check_scalar(self.rtol, "rtol", low=0.0, low_inclusive=False)
+        if self.maxiter is not None:
+            check_int(self.maxiter, "maxiter", low=1)
+        check_int(self.restart, "restart", low=1)
 
-    def __call__(self, matvec, b: np.ndarray) -> np.ndarray:
+    def __call__(self, system: AdjointSystem) -> np.ndarray:
+        b = system.rhs
         size = b.shape[0]
-        operator = sla.LinearOperator((size, size), matvec=matvec, dtype=np.float64)
+        if size == 0:
+            return b.copy()
+        operator = sla.LinearOperator((size, size), matvec=system.matvec, dtype=np.float64)
         routine = {"gmres": sla.gmres, "cg": sla.cg, "bicgstab": sla.bicgstab}[self.method]
         kwargs = {"rtol": self.rtol, "atol": 0.0, "maxiter": self.maxiter}
         if self.warm_start and size in self._previous:
@@ -78,7 +111,7 @@ class KrylovSolver:
             kwargs["restart"] = min(size, self.restart)
         solution, info = routine(operator, b, **kwargs)
         if info != 0:
-            residual = np.linalg.norm(matvec(solution) - b) / max(np.linalg.norm(b), 1e-300)
+            residual = np.linalg.norm(system.matvec(solution) - b) / max(np.linalg.norm(b), 1e-300)
             if not residual <= 1e3 * self.rtol:
                 raise np.linalg.LinAlgError(
                     f"{self.method} did not converge (info={info}, relative residual {residual:.3g})"
@@ -90,97 +123,85 @@ class KrylovSolver:
 
 @dataclass(frozen=True)
 class DenseSolver:
-    """Direct solve: materialises ``M`` column by column from ``matvec`` (small games)."""
+    """Direct solve: materialises ``M`` column by column from its products (small systems)."""
 
-    def __call__(self, matvec, b: np.ndarray) -> np.ndarray:
-        identity = np.eye(b.shape[0])
-        matrix = np.stack([matvec(column) for column in identity], axis=1)
-        return scipy.linalg.solve(matrix, b)
-
-
-def free_mask(game: IncentiveGame, x: np.ndarray, theta: np.ndarray, beta: float = 1.0) -> np.ndarray:
-    """Coordinates where the projected-gradient map ``Proj_X(x + βv)`` is differentiable
-    with unit derivative (strictly inside the box after the step)."""
-    strategy_set = game.strategy_set
-    if strategy_set.kind == "unconstrained":
-        return np.ones(strategy_set.dim, dtype=bool)
-    if strategy_set.kind != "box":
-        raise ValueError(f"the projected map needs a box or unconstrained set, got {strategy_set.kind!r}")
-    step = x + beta * game.pseudo_gradient(x, theta)
-    scale = np.maximum(1.0, np.abs(step))
-    return (step > strategy_set.lower + FREE_SET_TOLERANCE * scale) & (
-        step < strategy_set.upper - FREE_SET_TOLERANCE * scale
-    )
+    def __call__(self, system: AdjointSystem) -> np.ndarray:
+        size = system.rhs.shape[0]
+        if size == 0:
+            return system.rhs.copy()
+        matrix = np.stack([system.matvec(column) for column in np.eye(size)], axis=1)
+        return scipy.linalg.solve(matrix, system.rhs)
 
 
-def projected_hypergradient(
+@dataclass(frozen=True)
+class AutoSolver:
+    """:class:`WoodburySolver` when the system has diagonal-plus-low-rank structure, else
+    ``krylov`` (default GMRES)."""
+
+    krylov: KrylovSolver = field(default_factory=KrylovSolver)
+
+    def __call__(self, system: AdjointSystem) -> np.ndarray:
+        if system.structure is not None:
+            return WoodburySolver()(system)
+        return self.krylov(system)
+
+
+DEFAULT_SOLVER = AutoSolver()
+
+
+def check_differentiable(learner, name: str = "learner") -> DifferentiableLearner:
+    """``learner`` if it owns a differentiable fixed-point map, else ``ValueError``."""
+    if not isinstance(learner, DifferentiableLearner):
+        raise ValueError(
+            f"{name} {learner!r} has no differentiable fixed-point map; implicit differentiation "
+            "needs one (e.g. EuclideanMirrorDescent or EntropicMirrorDescent as the planner's "
+            "model of the followers)"
+        )
+    return learner
+
+
+def _implicit_hypergradient(game, learner, x, theta, k, solver) -> np.ndarray:
+    """Unchecked :func:`implicit_hypergradient` (the planners' inner loop)."""
+    system = learner.adjoint_system(game, x, theta, k, game._social_cost_grad_x(x, theta))
+    hypergradient = system.theta_term(solver(system))
+    hypergradient += game._social_cost_grad_theta(x, theta)
+    return hypergradient
+
+
+def implicit_hypergradient(
     game: IncentiveGame,
-    x: np.ndarray,
-    theta: np.ndarray,
+    learner: DifferentiableLearner,
+    x,
+    theta,
+    k: int = 0,
     solver=None,
-    beta: float = 1.0,
 ) -> np.ndarray:
-    """``∇̃f(θ, x)`` through the projected-gradient map (see the module docstring).
+    """``∇̃f(θ, x) = ∇_θ f + J_θᵀ w`` with ``(I − J_x)ᵀ w = ∇_x f`` through ``learner``'s map.
 
     Parameters
     ----------
     game : IncentiveGame
-        With a box or unconstrained strategy set.
-    x, theta : ndarray
+    learner : DifferentiableLearner
+        Whose fixed-point map (with its step of iteration ``k``) is differentiated.
+    x, theta : array_like
         Where to evaluate (the exact hypergradient ``∇f*(θ)`` at ``x = x*(θ)``).
-    solver : callable ``(matvec, b) -> z``, optional
-        Default :class:`KrylovSolver` (GMRES).
-    beta : float
-        The learner's step, used only to decide which coordinates the map keeps free.
+    k : int
+        The iteration whose learner step defines the map.
+    solver : callable ``AdjointSystem -> z``, optional
+        Default :class:`AutoSolver`.
     """
-    solver = KrylovSolver() if solver is None else solver
-    free = free_mask(game, x, theta, beta)
-    grad_x = game.social_cost_grad_x(x, theta)
-    grad_theta = game.social_cost_grad_theta(x, theta)
-    if not free.any():
-        return grad_theta
-    padded = np.zeros_like(x)
-
-    def transpose_matvec(z: np.ndarray) -> np.ndarray:
-        padded[free] = z
-        return game.vjp_x(x, theta, padded)[free]
-
-    adjoint = np.zeros_like(x)
-    adjoint[free] = solver(transpose_matvec, grad_x[free])
-    return grad_theta - game.vjp_theta(x, theta, adjoint)
+    learner = check_differentiable(learner)
+    x, theta = game.validate_strategy(x), game.validate_incentive(theta)
+    k = check_int(k, "k", low=0)
+    return _implicit_hypergradient(game, learner, x, theta, k, DEFAULT_SOLVER if solver is None else solver)
 
 
-def entropic_hypergradient(
-    game: IncentiveGame,
-    x: np.ndarray,
-    theta: np.ndarray,
-    solver=None,
-    beta: float = 1.0,
-) -> np.ndarray:
-    """``∇̃f(θ, x)`` through the entropic map of Remark 4.3 (simplex strategy sets)."""
-    strategy_set = game.strategy_set
-    if strategy_set.kind != "simplex":
-        raise ValueError(f"the entropic map needs a simplex strategy set, got {strategy_set.kind!r}")
-    beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
-    solver = KrylovSolver() if solver is None else solver
-    sizes = strategy_set.agent_sizes
-    mapped = strategy_set.exponentiated(x, beta * game.pseudo_gradient(x, theta))
-    safe_x = np.maximum(x, np.finfo(float).tiny)
-
-    def project(u: np.ndarray) -> np.ndarray:  # P_h u = h ⊙ u − h (h^T u) per block
-        return mapped * u - mapped * np.repeat(strategy_set.block_sum(mapped * u), sizes)
-
-    def transpose_matvec(w: np.ndarray) -> np.ndarray:  # (I − J_x)^T w
-        projected = project(w)
-        return w - projected / safe_x - beta * game.vjp_x(x, theta, projected)
-
-    adjoint = solver(transpose_matvec, game.social_cost_grad_x(x, theta))
-    return game.social_cost_grad_theta(x, theta) + beta * game.vjp_theta(x, theta, project(adjoint))
-
-
-def exact_hypergradient(game: IncentiveGame, theta: np.ndarray, solver=None) -> np.ndarray:
-    """``∇f*(θ)`` at the exact equilibrium ``x*(θ)`` (box/unconstrained games: independent of β)."""
-    x = game.equilibrium(theta)
-    if game.strategy_set.kind == "simplex":
-        return entropic_hypergradient(game, x, theta, solver)
-    return projected_hypergradient(game, x, theta, solver)
+def exact_hypergradient(
+    game: IncentiveGame, theta, learner: DifferentiableLearner | None = None, solver=None
+):
+    """``∇f*(θ)`` at the exact equilibrium ``x*(θ)``. At a fixed point the result does not
+    depend on the map; default ``learner``: :func:`agents.learners.equilibrium_map_learner`."""
+    theta = game.validate_incentive(theta)
+    learner = equilibrium_map_learner(game.strategy_set) if learner is None else check_differentiable(learner)
+    x = game._equilibrium(theta)
+    return _implicit_hypergradient(game, learner, x, theta, 0, DEFAULT_SOLVER if solver is None else solver)

@@ -1,12 +1,15 @@
 """Meta-gradient incentive design (Yang et al. 2021, "Adaptive incentive design with
-multi-agent meta-gradient reinforcement learning") on the Escape Room game ER(N, M).
+multi-agent meta-gradient reinforcement learning", AAMAS) on any batched episodic task
+(:mod:`incentive_envs.episodic`: Escape Room, Cleanup).
 
 The designer owns an incentive function ``r_η(s, a) ∈ [0, R_max]^N`` — a small MLP of the
-global state (one-hot positions, ``3N``) and the joint action (one-hot, ``3N``) squashed by
-``R_max · sigmoid`` (:class:`IncentiveFunction`) — paid to every agent at every step on top
-of its environment reward. The followers are :class:`~agents.policy_gradient.PolicyGradientLearners`
-that take one REINFORCE step per batch of episodes. Each iteration of the online
-cross-validation scheme (:meth:`MetaGradientDesigner.train`) is
+task's incentive features of the global state and the joint action (one-hot positions and
+actions on Escape Room; the waste, apple and agent grids and the one-hot actions on
+Cleanup) squashed by ``R_max · sigmoid`` (:class:`IncentiveFunction`) — paid to every agent
+at every step on top of its environment reward. The followers are
+:class:`~agents.policy_gradient.PolicyGradientLearners` that take one REINFORCE step per
+batch of episodes. Each iteration of the online cross-validation scheme
+(:meth:`MetaGradientDesigner.iteration`) is
 
 1. take a batch ``τ`` of ``B`` episodes played by the current policies ``θ``;
 2. every agent takes its learning step on env reward plus incentive,
@@ -14,14 +17,20 @@ cross-validation scheme (:meth:`MetaGradientDesigner.train`) is
 3. play a fresh validation batch ``τ'`` with ``θ'`` (sampling carries no gradient);
 4. ascend the designer's objective: the score-function surrogate on ``τ'``,
 
-   ``V(η) = (1/B) Σ_b Σ_t log π_{θ'(η)}(a_t | s_t) (G_t^D − β_t) − κ (1/B) Σ_{b,t,i} r_η(s_t, a_t)_i |_τ``
+   ``V(η) = (1/B) Σ_b Σ_t log π_{θ'(η)}(a_t | o_t) (G_t^D − β_t) − κ (1/B) Σ_{b,t,i} r_η(s_t, a_t)_i |_τ``
 
    where ``π`` is the joint policy (the sum of the agents' log-probabilities), ``G_t^D`` the
-   welfare return-to-go on ``τ'`` (the agents' env rewards summed over agents, independent
-   of ``η``), ``β_t`` its mean over the episodes alive at ``t`` and the last term the
-   incentive paid on ``τ``, priced at ``κ`` = ``cost_weight`` and differentiated directly;
-   ``∇_η V`` flows through ``θ'(η)`` (:func:`meta_gradient`) and feeds an Adam step;
+   collective return-to-go on ``τ'`` (the agents' env rewards summed over agents,
+   undiscounted, independent of ``η``), ``β_t`` its mean over the episodes alive at ``t``
+   and the last term the incentive paid on ``τ``, priced at ``κ`` = ``cost_weight`` and
+   differentiated directly; ``∇_η V`` flows through ``θ'(η)`` (:func:`meta_gradient`) and
+   feeds an Adam step;
 5. the agents keep ``θ'`` (detached) and ``τ'`` is the next iteration's ``τ``.
+
+The designer's objective is thus the collective environment return per episode,
+``W = E[Σ_t Σ_i r_env]``, with ``κ = 0``, or ``W − κ · (incentive paid per episode)`` with a
+cost of incentives; incentives are transfers, so the followers' total reward is ``W`` plus
+the incentive paid.
 
 Reusing ``τ'`` as the next training batch is sound (it was played by exactly the policies
 that train on it next) and halves the number of episodes: every iteration plays ``B``
@@ -32,33 +41,52 @@ fixed rollouts and ``∇_η V`` is its exact gradient (what the tests check agai
 differences). What this leaves out is the effect of ``θ'`` on the next batch's bill.
 
 ``κ`` defaults to 0.01: small enough not to discourage the lever bonus the agents need
-(a lever pull costs ``−1`` and must be paid more than that), large enough to stop paying
-for actions that need no bonus.
+on Escape Room (a lever pull costs ``−1`` and must be paid more than that), large enough to
+stop paying for actions that need no bonus.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import torch
 
-from agents.policy_gradient import Params, PolicyGradientLearners, Rollout, reinforce_surrogate, returns_to_go
-from incentive_envs.escape_room.game import N_POSITIONS
-from incentive_envs.validation import check_positive_int, check_scalar
+from agents.policy_gradient import (
+    IterativeDesigner,
+    Params,
+    PolicyGradientLearners,
+    check_generator_state,
+    entry,
+    generator_state,
+    iteration_metrics,
+    reinforce_surrogate,
+    returns_to_go,
+)
+from incentive_envs.episodic import EpisodicTask, Rollout
+from incentive_envs.validation import check_bool, check_int, check_positive_int, check_scalar
 
 
 class IncentiveFunction(torch.nn.Module):
-    """``r_η(s, a) = R_max · sigmoid(MLP([one-hot s, one-hot a]))``, one output per agent.
+    """``r_η(s, a) = R_max · sigmoid(MLP(features(s, a)))``, one output per agent.
 
     Parameters
     ----------
-    n_agents : int
-        ``N``.
+    task : EpisodicTask
+        Sets the input size (``task.incentive_feature_size``) and the outputs (``N``).
     max_incentive : float
         ``R_max > 0``.
     hidden : tuple of int
         Hidden widths (tanh); ``()`` is a logistic-linear function.
     init_bias : float
         Initial bias of the output layer: incentives start near ``R_max · sigmoid(init_bias)``.
+    constant_start : bool
+        Start the output layer's weights at zero, so that the initial incentive is exactly
+        ``R_max · sigmoid(init_bias)`` for every state and action: a constant bonus, which
+        leaves the followers' first learning steps undistorted (with random output weights
+        the initial incentive differs between actions by chance). The hidden layers still
+        start at random and learn once the output weights move.
     seed : int or torch.Generator
         Seeds the initial weights (normal, standard deviation ``1/sqrt(fan_in)``).
     dtype : torch.dtype
@@ -66,23 +94,29 @@ class IncentiveFunction(torch.nn.Module):
 
     def __init__(
         self,
-        n_agents: int,
+        task: EpisodicTask,
         max_incentive: float,
         *,
         hidden: tuple[int, ...] = (64,),
         init_bias: float = 0.0,
+        constant_start: bool = False,
         seed: int | torch.Generator = 0,
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
-        self.n_agents = check_positive_int(n_agents, "n_agents")
+        constant_start = check_bool(constant_start, "constant_start")
+        if not isinstance(task, EpisodicTask):
+            raise ValueError(
+                f"task must implement incentive_envs.episodic.EpisodicTask, got {type(task).__name__}"
+            )
+        self.n_agents = task.n_agents
         self.max_incentive = check_scalar(max_incentive, "max_incentive", low=0.0, low_inclusive=False)
         init_bias = check_scalar(init_bias, "init_bias")
         generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
         widths = (
-            2 * N_POSITIONS * self.n_agents,
+            task.incentive_feature_size,
             *(check_positive_int(w, "hidden") for w in hidden),
-            n_agents,
+            self.n_agents,
         )
         layers = [torch.nn.Linear(a, b, dtype=dtype) for a, b in zip(widths[:-1], widths[1:])]
         with torch.no_grad():
@@ -90,10 +124,12 @@ class IncentiveFunction(torch.nn.Module):
                 torch.nn.init.normal_(layer.weight, std=layer.in_features**-0.5, generator=generator)
                 layer.bias.zero_()
             layers[-1].bias.fill_(init_bias)
+            if constant_start:
+                layers[-1].weight.zero_()
         self.layers = torch.nn.ModuleList(layers)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Incentives ``(..., N)`` for inputs ``(..., 6N)`` = ``[one-hot state, one-hot joint action]``."""
+        """Incentives ``(..., N)`` for incentive features ``(..., F)`` of states and joint actions."""
         hidden = inputs
         for k, layer in enumerate(self.layers):
             hidden = layer(torch.tanh(hidden) if k else hidden)
@@ -105,9 +141,8 @@ class IncentiveFunction(torch.nn.Module):
         if rollout.n_agents != self.n_agents:
             raise ValueError(f"rollout has {rollout.n_agents} agents, the incentive function {self.n_agents}")
         dtype = self.layers[0].weight.dtype
-        inputs = np.concatenate((rollout.state_features(), rollout.action_features()), axis=-1)
         alive = torch.as_tensor(rollout.alive, dtype=dtype)[..., None]
-        return alive * self(torch.as_tensor(inputs, dtype=dtype))
+        return alive * self(torch.as_tensor(rollout.incentive_features, dtype=dtype))
 
 
 def _incentivised_update(
@@ -181,37 +216,34 @@ def meta_gradient(
     return torch.autograd.grad(value, tuple(incentive_fn.parameters()))
 
 
-class MetaGradientDesigner:
-    """The meta-gradient incentive designer and its followers on ER(N, M).
+class MetaGradientDesigner(IterativeDesigner):
+    """The meta-gradient incentive designer and its followers (module docstring).
 
-    Information structure: the designer observes the played episodes (states, joint actions,
-    env rewards) and knows the followers' learning rule (a REINFORCE step with known learning
-    rate), which it differentiates through; it does not know the game's rules.
+    Information structure: the designer observes the played episodes (the incentive features
+    of states and joint actions, env rewards) and knows the followers' learning rule (a
+    REINFORCE step with known learning rate), which it differentiates through; it does not
+    know the game's rules.
 
     Parameters
     ----------
-    n_agents, threshold : int
-        ``N`` and ``M``.
+    learners : PolicyGradientLearners
+        The followers (their task defines the incentive function's input and outputs).
     batch_size : int
         Episodes ``B`` per iteration.
-    learner_lr : float
-        The followers' learning rate.
     designer_lr : float
         Adam's learning rate on ``η``.
     max_incentive : float
         ``R_max``.
     cost_weight : float
         ``κ``, the price of a unit of incentive in the designer's objective.
-    incentive_hidden, policy_hidden : tuple of int
-        Hidden widths of the incentive function and of each policy.
+    incentive_hidden : tuple of int
+        Hidden widths of the incentive function.
     init_bias : float
         Output bias of the incentive function at the start.
-    entropy_coef : float
-        Entropy bonus of the followers.
-    max_steps : int
-        Episode length ``T``.
+    constant_start : bool
+        Start from a constant incentive (see :class:`IncentiveFunction`).
     seed : int
-        Seeds the policies, the incentive function (``torch.Generator``) and the sampling
+        Seeds the incentive function (``torch.Generator``) and the sampling
         (``numpy.random.Generator``).
 
     Attributes
@@ -224,79 +256,87 @@ class MetaGradientDesigner:
 
     def __init__(
         self,
-        n_agents: int,
-        threshold: int,
+        learners: PolicyGradientLearners,
         *,
         batch_size: int = 128,
-        learner_lr: float = 1.0,
         designer_lr: float = 0.01,
         max_incentive: float = 3.0,
         cost_weight: float = 0.01,
         incentive_hidden: tuple[int, ...] = (64,),
-        policy_hidden: tuple[int, ...] = (),
         init_bias: float = 0.0,
-        entropy_coef: float = 0.0,
-        max_steps: int = 5,
+        constant_start: bool = False,
         seed: int = 0,
     ):
+        if not isinstance(learners, PolicyGradientLearners):
+            raise ValueError(f"learners must be PolicyGradientLearners, got {type(learners).__name__}")
+        self.learners = learners
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
         designer_lr = check_scalar(designer_lr, "designer_lr", low=0.0, low_inclusive=False)
-        policy_seed, incentive_seed, sampling_seed = np.random.SeedSequence(seed).generate_state(3)
-        self.learners = PolicyGradientLearners(
-            n_agents,
-            threshold,
-            learner_lr,
-            max_steps=max_steps,
-            hidden=policy_hidden,
-            entropy_coef=entropy_coef,
-            seed=int(policy_seed),
-        )
+        incentive_seed, sampling_seed = np.random.SeedSequence(seed).generate_state(2)
         self.incentive_fn = IncentiveFunction(
-            n_agents, max_incentive, hidden=incentive_hidden, init_bias=init_bias, seed=int(incentive_seed)
+            learners.task,
+            max_incentive,
+            hidden=incentive_hidden,
+            init_bias=init_bias,
+            constant_start=constant_start,
+            seed=int(incentive_seed),
+            dtype=learners.dtype,
         )
         self.optimizer = torch.optim.Adam(self.incentive_fn.parameters(), lr=designer_lr)
         self.rng = np.random.default_rng(sampling_seed)
         self.episodes = 0
         self._next_batch: Rollout | None = None
 
-    def train(self, iterations: int, progress=None) -> dict[str, np.ndarray]:
-        """Run ``iterations`` iterations (module docstring); may be called again to continue.
-
-        Parameters
-        ----------
-        iterations : int
-        progress : callable, optional
-            Called with no argument after every iteration (e.g. a tqdm ``update``).
-
-        Returns
-        -------
-        dict of str to ndarray
-            Per iteration: ``"welfare"`` and ``"incentive_paid"``, the mean total env reward
-            and incentive of an episode of the batch ``τ`` the followers trained on, and
-            ``"episodes"``, the follower episodes played so far (:attr:`episodes`, which
-            counts the validation batches and the very first batch).
-        """
-        iterations = check_positive_int(iterations, "iterations")
+    def iteration(self) -> dict:
+        """One iteration of steps 1–5 (module docstring); returns the metrics of the batch
+        ``τ`` the followers trained on (:meth:`IterativeDesigner.iteration`; ``episodes``
+        counts the validation batches and the very first batch)."""
         learners = self.learners
-        history = {"welfare": [], "incentive_paid": [], "episodes": []}
-        for _ in range(iterations):
-            train = self._next_batch or self._sample(learners.params)
-            new_params, paid = _incentivised_update(learners, learners.params, self.incentive_fn, train)
-            validation = self._sample(tuple(p.detach() for p in new_params))
-            value = _designer_value(learners, new_params, validation, paid, self.cost_weight)
-            self.optimizer.zero_grad()
-            (-value).backward()
-            self.optimizer.step()
-            learners.params = tuple(p.detach() for p in new_params)
-            history["welfare"].append(float(train.welfare().mean()))
-            history["incentive_paid"].append(float(paid.detach().sum()) / train.batch_size)
-            history["episodes"].append(self.episodes)
-            self._next_batch = validation
-            if progress is not None:
-                progress()
-        return {key: np.asarray(value) for key, value in history.items()}
+        train = self._next_batch or self._sample(learners.params)
+        new_params, paid = _incentivised_update(learners, learners.params, self.incentive_fn, train)
+        validation = self._sample(tuple(p.detach() for p in new_params))
+        value = _designer_value(learners, new_params, validation, paid, self.cost_weight)
+        self.optimizer.zero_grad()
+        (-value).backward()
+        self.optimizer.step()
+        learners.params = tuple(p.detach() for p in new_params)
+        self._next_batch = validation
+        return iteration_metrics(
+            train,
+            learners.task.prosocial_action,
+            float(paid.detach().sum()) / train.batch_size,
+            self.episodes,
+        )
 
     def _sample(self, params: Params) -> Rollout:
         self.episodes += self.batch_size
         return self.learners.sample(self.batch_size, self.rng, params)
+
+    def state_dict(self) -> dict:
+        return {
+            "learners": self.learners.state_dict(),
+            "incentive_fn": copy.deepcopy(self.incentive_fn.state_dict()),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "rng": generator_state(self.rng),
+            "episodes": self.episodes,
+            "next_batch": None if self._next_batch is None else dataclasses.asdict(self._next_batch),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        what = "MetaGradientDesigner state"
+        episodes = check_int(entry(state, "episodes", what), "episodes", low=0)
+        rng_state = check_generator_state(self.rng, entry(state, "rng", what))
+        saved_batch = entry(state, "next_batch", what)
+        try:
+            next_batch = None if saved_batch is None else Rollout(**saved_batch)
+            scratch = copy.deepcopy(self.incentive_fn)
+            scratch.load_state_dict(entry(state, "incentive_fn", what))
+            torch.optim.Adam(scratch.parameters()).load_state_dict(entry(state, "optimizer", what))
+        except (TypeError, RuntimeError, KeyError) as error:
+            raise ValueError(f"{what} does not fit this designer: {error}") from error
+        self.learners.load_state_dict(entry(state, "learners", what))
+        self.incentive_fn.load_state_dict(entry(state, "incentive_fn", what))
+        self.optimizer.load_state_dict(copy.deepcopy(entry(state, "optimizer", what)))
+        self.rng.bit_generator.state = rng_state
+        self.episodes, self._next_batch = episodes, next_batch

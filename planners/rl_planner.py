@@ -1,41 +1,73 @@
-"""The "dual RL" baseline: a PPO planner that learns which lever bonus to pay on ER(N, M).
+"""The "dual RL" baseline: a PPO planner that learns which bonus to pay for the prosocial
+events of an episodic task (lever pulls on Escape Room, waste cells cleaned on Cleanup).
 
-The planner is a Stable-Baselines3 PPO agent acting on :class:`IncentiveChoiceEnv`, a
+The planner is a Stable-Baselines3 PPO agent (Schulman et al. 2017, "Proximal policy
+optimization algorithms", arXiv:1707.06347) acting on :class:`IncentiveChoiceEnv`, a
 gymnasium env whose one step is one learning iteration of the followers:
 
 * action: a bonus level per agent, ``MultiDiscrete([K] * N)`` indexing ``bonus_levels``
-  (default ``0, 1, 2, 3``); agent ``i`` is paid its bonus at every step in which it picks
-  the lever;
+  (default ``0, 1, 2, 3``); agent ``i`` is paid its bonus per unit of
+  ``task.prosocial_events`` (per lever pull, per waste cell cleaned);
 * the step: the followers (:class:`~agents.policy_gradient.PolicyGradientLearners`) play a
   batch of ``B`` episodes, are paid the bonuses and take one REINFORCE step on env reward
   plus bonus;
-* reward: the planner objective per episode of that batch, ``(welfare − κ · paid) / |W*|``
-  (welfare = total env reward of an episode, ``W*`` = :func:`~incentive_envs.escape_room.game.optimum`);
+* reward: the planner objective per episode of that batch, ``(W − κ · paid) / S``
+  (``W`` = collective env return of an episode, ``κ`` = ``cost_weight``, ``S`` =
+  ``task.reward_scale``, e.g. ``|optimum|`` on Escape Room);
 * observation: what the planner saw of the batch — each agent's action frequencies over the
-  played steps (``3N`` entries) and ``welfare / |W*|`` clipped to ``[−2, 1]``.
+  played steps (``N × n_actions`` entries) and ``W / S`` clipped to ``[−2, 2]``.
 
 The followers learn simultaneously and are never reset: the planner faces one long learning
 process, cut into episodes of ``horizon`` iterations only as PPO's bookkeeping unit
 (truncated, so PPO bootstraps across the cut). The planner thus learns online, from the
 same follower episodes the meta-gradient designer gets, with no knowledge of the game or
 of the learning rule.
+
+:class:`RLPlanner` steps PPO's rollout/train cycle by hand, one env step per
+:meth:`~RLPlanner.iteration` (what ``PPO.collect_rollouts`` does for one step: sample from
+the policy, step the env, bootstrap truncated episodes, add to the rollout buffer; and
+``PPO.train`` on the full buffer every ``n_steps`` iterations), instead of calling
+``learn``, which owns the loop and drops a partly collected rollout when stopped. PPO's
+sampling and minibatch shuffling draw from torch's and NumPy's global generators; the
+planner swaps in its own generator states around every iteration, so that runs do not
+disturb each other and a checkpoint (:meth:`~RLPlanner.state_dict`) resumes exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import random
+from contextlib import contextmanager
 
 import gymnasium
 import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.policy_gradient import PolicyGradientLearners
-from incentive_envs.escape_room.game import LEVER, N_POSITIONS, optimum
-from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
+from agents.policy_gradient import (
+    IterativeDesigner,
+    PolicyGradientLearners,
+    check_generator_state,
+    entry,
+    generator_state,
+    iteration_metrics,
+)
+from incentive_envs.validation import as_finite_array, check_int, check_positive_int, check_scalar
+
+_BUFFER_FIELDS = (
+    "observations",
+    "actions",
+    "rewards",
+    "returns",
+    "episode_starts",
+    "values",
+    "log_probs",
+    "advantages",
+)
 
 
 class IncentiveChoiceEnv(gymnasium.Env):
@@ -56,9 +88,11 @@ class IncentiveChoiceEnv(gymnasium.Env):
 
     Attributes
     ----------
-    history : dict of str to list
-        Per step: ``"welfare"``, ``"incentive_paid"`` (per follower episode), ``"episodes"``
-        (played so far) and ``"bonus"`` (the chosen bonus of every agent).
+    last_step : dict
+        The metrics of the last step (:data:`agents.policy_gradient.METRICS`) and
+        ``"bonus"``, the chosen bonus of every agent.
+    episodes : int
+        Follower episodes played so far.
     """
 
     metadata = {"render_modes": []}
@@ -80,97 +114,105 @@ class IncentiveChoiceEnv(gymnasium.Env):
             raise ValueError(f"bonus_levels must be >= 2 non-negative numbers, got {bonus_levels!r}")
         self.cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
         self.horizon = check_positive_int(horizon, "horizon")
-        self.scale = abs(optimum(learners.n_agents, learners.threshold))
-        n = learners.n_agents
-        self.action_space = spaces.MultiDiscrete([self.bonus_levels.size] * n)
-        low = np.append(np.zeros(N_POSITIONS * n), -2.0).astype(np.float32)
-        self.observation_space = spaces.Box(low, np.ones_like(low), dtype=np.float32)
-        self.history: dict[str, list] = {"welfare": [], "incentive_paid": [], "episodes": [], "bonus": []}
-        self._observation = np.append(np.full(N_POSITIONS * n, 1.0 / N_POSITIONS), 0.0).astype(np.float32)
+        task = learners.task
+        self.scale = float(task.reward_scale)
+        frequencies = task.n_agents * task.n_actions
+        self.action_space = spaces.MultiDiscrete([self.bonus_levels.size] * task.n_agents)
+        low = np.append(np.zeros(frequencies), -2.0).astype(np.float32)
+        high = np.append(np.ones(frequencies), 2.0).astype(np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.last_step: dict = {}
+        self.episodes = 0
+        self._observation = np.append(np.full(frequencies, 1.0 / task.n_actions), 0.0).astype(np.float32)
         self._steps = 0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start a planner episode; the followers keep learning where they are. ``seed``
-        seeds :attr:`np_random`, which samples the followers' actions."""
+        seeds :attr:`np_random`, which samples the followers' episodes."""
         super().reset(seed=seed)
         self._steps = 0
         return self._observation.copy(), {}
 
     def step(self, action):
         bonus = self.bonus_levels[np.asarray(action, dtype=np.int64)]
-        learners = self.learners
+        learners, prosocial = self.learners, self.learners.task.prosocial_action
         rollout = learners.sample(self.batch_size, self.np_random)
-        paid = bonus * ((rollout.actions == LEVER) & rollout.alive[..., None])
+        paid = bonus * rollout.prosocial
         learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
-        welfare = float(rollout.welfare().mean())
+        self.episodes += self.batch_size
         paid_per_episode = float(paid.sum()) / self.batch_size
-        history = self.history
-        history["welfare"].append(welfare)
-        history["incentive_paid"].append(paid_per_episode)
-        history["episodes"].append(self.batch_size * (len(history["episodes"]) + 1))
-        history["bonus"].append(bonus.tolist())
+        self.last_step = {
+            **iteration_metrics(rollout, prosocial, paid_per_episode, self.episodes),
+            "bonus": bonus.tolist(),
+        }
+        welfare = self.last_step["welfare"]
         self._observation = np.append(
-            rollout.action_frequencies().ravel(), np.clip(welfare / self.scale, -2.0, 1.0)
+            rollout.action_frequencies(learners.n_actions).ravel(), np.clip(welfare / self.scale, -2.0, 2.0)
         ).astype(np.float32)
         self._steps += 1
         reward = (welfare - self.cost_weight * paid_per_episode) / self.scale
         return self._observation.copy(), reward, False, self._steps >= self.horizon, {}
 
+    def state_dict(self) -> dict:
+        """The env's own state (the followers are saved by the planner)."""
+        return {
+            "observation": self._observation.copy(),
+            "steps": self._steps,
+            "episodes": self.episodes,
+            "last_step": copy.deepcopy(self.last_step),
+            "np_random": generator_state(self.np_random),
+        }
 
-class _StopAfter(BaseCallback):
-    """Stops PPO after ``steps`` env steps, calling ``progress`` after each."""
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (after the followers)."""
+        what = "IncentiveChoiceEnv state"
+        observation = as_finite_array(
+            entry(state, "observation", what), "observation", self._observation.shape
+        )
+        steps = check_int(entry(state, "steps", what), "steps", low=0)
+        episodes = check_int(entry(state, "episodes", what), "episodes", low=0)
+        rng_state = check_generator_state(self.np_random, entry(state, "np_random", what))
+        self._observation, self._steps, self.episodes = observation.astype(np.float32), steps, episodes
+        self.last_step = copy.deepcopy(entry(state, "last_step", what))
+        self.np_random.bit_generator.state = rng_state
 
-    def __init__(self, steps: int, progress: Callable[[], object] | None):
-        super().__init__()
-        self.steps, self.progress = steps, progress
 
-    def _on_step(self) -> bool:
-        if self.progress is not None:
-            self.progress()
-        return self.num_timesteps < self.steps
+class RLPlanner(IterativeDesigner):
+    """A PPO planner choosing per-agent bonuses for prosocial events while the followers
+    learn (module docstring).
 
-
-class RLPlanner:
-    """A PPO planner choosing per-agent lever bonuses while the followers learn (module docstring).
-
-    Information structure: observes each batch's action frequencies and welfare; knows
-    neither the game's rules nor the followers' learning rule.
+    Information structure: observes each batch's action frequencies and collective return;
+    knows neither the game's rules nor the followers' learning rule.
 
     Parameters
     ----------
-    n_agents, threshold : int
-        ``N`` and ``M``.
+    learners : PolicyGradientLearners
+        The followers.
     batch_size : int
         Follower episodes per planner step.
-    learner_lr : float
-        The followers' learning rate.
     bonus_levels : array_like of float
         The bonus menu of every agent.
     cost_weight : float
         ``κ``, the price of a unit of bonus in the planner's reward.
     horizon : int
         Planner-episode length (PPO bookkeeping, see the module docstring).
-    max_steps : int
-        Follower episode length ``T``.
     seed : int
-        Seeds the followers' initial policies, PPO (``PPO(seed=...)``, which also seeds the
-        env's generator through ``reset``).
+        Seeds PPO (``PPO(seed=...)``: its networks, its sampling, and through ``reset`` the
+        env's generator, which samples the followers' episodes).
     ppo_kwargs : dict, optional
         Override the PPO defaults (``n_steps=64, batch_size=64, n_epochs=10,
-        learning_rate=1e-3, gamma=0.9, ent_coef=0.01``).
+        learning_rate=1e-3, gamma=0.9, ent_coef=0.01``). Schedules are evaluated at
+        progress 1 (the run has no fixed budget).
     """
 
     def __init__(
         self,
-        n_agents: int,
-        threshold: int,
+        learners: PolicyGradientLearners,
         *,
         batch_size: int = 128,
-        learner_lr: float = 0.01,
         bonus_levels=(0.0, 1.0, 2.0, 3.0),
         cost_weight: float = 0.01,
         horizon: int = 50,
-        max_steps: int = 5,
         seed: int = 0,
         ppo_kwargs: dict | None = None,
     ):
@@ -178,11 +220,10 @@ class RLPlanner:
         clashes = sorted({"env", "seed", "policy"} & set(ppo_kwargs))
         if clashes:
             raise ValueError(f"ppo_kwargs must not set {clashes}: RLPlanner builds the env and seeds PPO")
-        learner_seed, ppo_seed = np.random.SeedSequence(seed).generate_state(2)
-        learners = PolicyGradientLearners(
-            n_agents, threshold, learner_lr, max_steps=max_steps, seed=int(learner_seed)
-        )
+        seed = check_int(seed, "seed", low=0, high=2**32 - 1)
         self.env = IncentiveChoiceEnv(learners, batch_size, bonus_levels, cost_weight, horizon)
+        self.learners = learners
+        self.vec_env = DummyVecEnv([lambda: self.env])
         settings = {
             "n_steps": 64,
             "batch_size": 64,
@@ -193,18 +234,119 @@ class RLPlanner:
             "device": "cpu",
             **ppo_kwargs,
         }
-        self.model = PPO("MlpPolicy", DummyVecEnv([lambda: self.env]), seed=int(ppo_seed), **settings)
+        states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+        try:  # PPO(seed=...) seeds the global generators: keep its draws to itself
+            self.model = PPO("MlpPolicy", self.vec_env, seed=seed, **settings)
+            self._rng_states = (torch.get_rng_state(), np.random.get_state())
+        finally:
+            torch.set_rng_state(states[0])
+            np.random.set_state(states[1])
+            random.setstate(states[2])
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
 
-    def train(self, iterations: int, progress: Callable[[], object] | None = None) -> dict[str, np.ndarray]:
-        """Run ``iterations`` planner steps (follower iterations) of online PPO training.
+    @property
+    def episodes(self) -> int:
+        return self.env.episodes
+
+    @contextmanager
+    def _own_generators(self):
+        """Run with the planner's torch and NumPy global generator states, then restore the caller's."""
+        torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+        torch.set_rng_state(self._rng_states[0])
+        np.random.set_state(self._rng_states[1])
+        try:
+            yield
+        finally:
+            self._rng_states = (torch.get_rng_state(), np.random.get_state())
+            torch.set_rng_state(torch_state)
+            np.random.set_state(numpy_state)
+
+    def iteration(self) -> dict:
+        """One planner step (one follower iteration); PPO trains whenever its buffer is full.
 
         Returns
         -------
-        dict of str to ndarray
-            The env's :attr:`~IncentiveChoiceEnv.history` of this call's steps.
+        dict
+            The follower iteration's metrics (:meth:`IterativeDesigner.iteration`) and
+            ``"bonus"``, the bonus of every agent the planner chose.
         """
-        iterations = check_positive_int(iterations, "iterations")
-        start = len(self.env.history["welfare"])
-        stop = _StopAfter(self.model.num_timesteps + iterations, progress)
-        self.model.learn(iterations, callback=stop, reset_num_timesteps=False)
-        return {key: np.asarray(value[start:]) for key, value in self.env.history.items()}
+        model, buffer = self.model, self.model.rollout_buffer
+        with self._own_generators():
+            if model._last_obs is None:
+                model._last_obs = self.vec_env.reset()
+                model._last_episode_starts = np.ones(1, dtype=bool)
+            model.policy.set_training_mode(False)
+            with torch.no_grad():
+                actions, values, log_probs = model.policy(obs_as_tensor(model._last_obs, model.device))
+            actions = actions.cpu().numpy()
+            observations, rewards, dones, infos = self.vec_env.step(actions)
+            model.num_timesteps += 1
+            if dones[0] and infos[0].get("TimeLimit.truncated", False):  # bootstrap across the cut
+                terminal = model.policy.obs_to_tensor(infos[0]["terminal_observation"])[0]
+                with torch.no_grad():
+                    rewards[0] += model.gamma * model.policy.predict_values(terminal)[0].item()
+            buffer.add(model._last_obs, actions, rewards, model._last_episode_starts, values, log_probs)
+            model._last_obs, model._last_episode_starts = observations, dones
+            if buffer.full:
+                with torch.no_grad():
+                    last_values = model.policy.predict_values(obs_as_tensor(observations, model.device))
+                buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
+                model.train()
+                buffer.reset()
+        return copy.deepcopy(self.env.last_step)
+
+    def state_dict(self) -> dict:
+        model, buffer = self.model, self.model.rollout_buffer
+        return {
+            "learners": self.learners.state_dict(),
+            "env": self.env.state_dict(),
+            "policy": copy.deepcopy(model.policy.state_dict()),
+            "policy_optimizer": copy.deepcopy(model.policy.optimizer.state_dict()),
+            "num_timesteps": model.num_timesteps,
+            "n_updates": model._n_updates,
+            "last_obs": None if model._last_obs is None else model._last_obs.copy(),
+            "last_episode_starts": None
+            if model._last_episode_starts is None
+            else model._last_episode_starts.copy(),
+            "buffer": {
+                **{name: getattr(buffer, name).copy() for name in _BUFFER_FIELDS},
+                "pos": buffer.pos,
+                "full": buffer.full,
+            },
+            "generators": (self._rng_states[0].clone(), copy.deepcopy(self._rng_states[1])),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        what = "RLPlanner state"
+        model, buffer = self.model, self.model.rollout_buffer
+        saved_buffer = entry(state, "buffer", what)
+        for name in _BUFFER_FIELDS:
+            array = entry(saved_buffer, name, f"{what} 'buffer'")
+            if not isinstance(array, np.ndarray) or array.shape != getattr(buffer, name).shape:
+                raise ValueError(
+                    f"{what} 'buffer' {name!r} must be an array of shape {getattr(buffer, name).shape}"
+                )
+        pos = check_int(entry(saved_buffer, "pos", what), "buffer pos", low=0, high=buffer.buffer_size)
+        generators = entry(state, "generators", what)
+        try:
+            scratch = copy.deepcopy(model.policy)
+            scratch.load_state_dict(entry(state, "policy", what))
+            scratch.optimizer.load_state_dict(entry(state, "policy_optimizer", what))
+            torch.Generator().set_state(generators[0])
+            np.random.RandomState().set_state(generators[1])
+        except (TypeError, RuntimeError, KeyError, IndexError) as error:
+            raise ValueError(f"{what} does not fit this planner: {error}") from error
+        num_timesteps = check_int(entry(state, "num_timesteps", what), "num_timesteps", low=0)
+        n_updates = check_int(entry(state, "n_updates", what), "n_updates", low=0)
+        self.learners.load_state_dict(entry(state, "learners", what))
+        self.env.load_state_dict(entry(state, "env", what))
+        model.policy.load_state_dict(entry(state, "policy", what))
+        model.policy.optimizer.load_state_dict(copy.deepcopy(entry(state, "policy_optimizer", what)))
+        model.num_timesteps, model._n_updates = num_timesteps, n_updates
+        last_obs, last_starts = entry(state, "last_obs", what), entry(state, "last_episode_starts", what)
+        model._last_obs = None if last_obs is None else np.array(last_obs)
+        model._last_episode_starts = None if last_starts is None else np.array(last_starts)
+        for name in _BUFFER_FIELDS:
+            setattr(buffer, name, saved_buffer[name].copy())
+        buffer.pos, buffer.full = pos, bool(entry(saved_buffer, "full", what))
+        self._rng_states = (generators[0].clone(), copy.deepcopy(generators[1]))

@@ -27,22 +27,15 @@ from scipy.integrate import solve_ivp
 
 from agents.schedules import PowerSchedule, as_schedule
 from incentive_envs.core import IncentiveGame, IncentiveSet
-from incentive_envs.validation import check_scalar
+from incentive_envs.validation import check_positive_int, check_scalar
 from planners.base import Planner
 
 
 def _check_price_game(game: IncentiveGame) -> None:
-    dim = game.strategy_set.dim
-    if game.incentive_set.dim != dim:
+    if not game.linear_prices:
         raise ValueError(
-            f"social gradient needs one price per action coordinate: incentive dim {game.incentive_set.dim} != {dim}"
-        )
-    probe = np.linspace(1.0, 2.0, dim)
-    x = game.strategy_set.uniform_point()
-    theta = game.incentive_set.project(np.zeros(dim))
-    if not np.allclose(game.jvp_theta(x, theta, probe), -probe, rtol=1e-12, atol=1e-12):
-        raise ValueError(
-            "social gradient needs linear prices in the costs (∂v/∂θ = −I); this game's incentive differs"
+            f"social gradient needs linear prices in the costs (∂v/∂θ = −I); {type(game).__name__} "
+            "declares linear_prices = False"
         )
 
 
@@ -63,6 +56,7 @@ class SocialGradientPlanner(Planner):
     """
 
     name = "social_gradient"
+    information = "observes the joint strategy; uses only ∇_xΦ there"
 
     def __init__(
         self,
@@ -85,8 +79,8 @@ class SocialGradientPlanner(Planner):
     def initial_incentive(self) -> np.ndarray:
         return self.safe_set.project(np.zeros(self.safe_set.dim))
 
-    def update(self, theta: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
-        return self.safe_set.project(theta + self.step_size(k) * self.game.social_cost_grad_x(x, theta))
+    def _update(self, theta: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+        return self.safe_set.project(theta + self.step_size(k) * self.game._social_cost_grad_x(x, theta))
 
 
 def social_gradient_flow(
@@ -99,6 +93,7 @@ def social_gradient_flow(
     projection_horizon: float = 1e-2,
     rtol: float = 1e-9,
     atol: float = 1e-11,
+    max_evaluations: int = 1_000_000,
 ):
     """Integrate the projected social-gradient flow ``dθ/dt = ∇_xΦ(x*(θ))`` from ``theta0``.
 
@@ -111,6 +106,10 @@ def social_gradient_flow(
     Information structure: observes the equilibrium response ``x*(θ)`` (``game.equilibrium``)
     and the social cost's gradient there; no Jacobians or hypergradients.
 
+    ``t_final`` and ``projection_horizon`` must be at least ``1e-9`` (a shorter horizon makes
+    the projected field arbitrarily stiff), and the integration stops with ``RuntimeError``
+    after ``max_evaluations`` evaluations of the field, so it always returns.
+
     Returns
     -------
     scipy.integrate.OdeResult
@@ -119,12 +118,20 @@ def social_gradient_flow(
     _check_price_game(game)
     safe_set = game.incentive_set if safe_set is None else safe_set
     theta0 = safe_set.validate(theta0, "theta0")
-    t_final = check_scalar(t_final, "t_final", low=0.0, low_inclusive=False)
-    horizon = check_scalar(projection_horizon, "projection_horizon", low=0.0, low_inclusive=False)
+    t_final = check_scalar(t_final, "t_final", low=1e-9)
+    horizon = check_scalar(projection_horizon, "projection_horizon", low=1e-9)
+    rtol = check_scalar(rtol, "rtol", low=1e-14, high=1.0)
+    atol = check_scalar(atol, "atol", low=0.0, low_inclusive=False)
+    max_evaluations = check_positive_int(max_evaluations, "max_evaluations")
+    evaluations = 0
 
     def velocity(_, theta):
+        nonlocal evaluations
+        evaluations += 1
+        if evaluations > max_evaluations:
+            raise RuntimeError(f"the social-gradient flow needed more than {max_evaluations} evaluations")
         theta = safe_set.project(theta)
-        gradient = game.social_cost_grad_x(game.equilibrium(theta), theta)
+        gradient = game._social_cost_grad_x(game._equilibrium(theta), theta)
         return (safe_set.project(theta + horizon * gradient) - theta) / horizon
 
     solution = solve_ivp(

@@ -9,6 +9,12 @@ happens returns the wrapped env's observations, which show the incentive of the 
 played; the next round's observations show the new one. Each agent's ``infos`` gain
 ``"planner_iteration"``: how many planner updates have happened so far.
 
+The slow timescale outlives episodes: RL libraries reset an env at every episode end, and
+``reset()`` keeps the incentive in force, the planner's state and its update counter.
+``reset(seed=s)`` starts over reproducibly — the planner is reset and reseeded with ``s`` and
+its initial incentive is posted — and ``reset(options={"incentive": θ})`` posts ``θ`` while
+keeping the planner's state.
+
 What the planner may use beyond the joint action is its own information structure
 (documented on each planner): the wrapper gives it nothing else.
 """
@@ -60,6 +66,7 @@ class PlannerWrapper(ParallelEnv):
         self.render_mode = env.render_mode
         self.planner_iterations = 0
         self._steps = 0
+        self._started = False
 
     @property
     def agents(self) -> list[str]:
@@ -92,18 +99,24 @@ class PlannerWrapper(ParallelEnv):
         return self.env.action_space(agent)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start an episode (see the module docstring for what persists across episodes)."""
         options = dict(options or {})
-        options.setdefault("incentive", self.planner.initial_incentive())
+        restart = seed is not None or not self._started
+        if restart:
+            self.planner.reset(seed)
+            options.setdefault("incentive", self.planner.initial_incentive())
         observations, infos = self.env.reset(seed=seed, options=options)
-        self._steps = 0
-        self.planner_iterations = 0
+        if restart:
+            self._steps = 0
+            self.planner_iterations = 0
+            self._started = True
         return observations, self._tag(infos)
 
     def step(self, actions: dict):
         observations, rewards, terminations, truncations, infos = self.env.step(actions)
         self._steps += 1
         if self._steps % self.update_every == 0:
-            theta = self.planner.update(self._base.incentive, self._base.strategy, self.planner_iterations)
+            theta = self.planner._update(self._base.incentive, self._base.strategy, self.planner_iterations)
             self._base.set_incentive(theta)
             self.planner_iterations += 1
         return observations, rewards, terminations, truncations, self._tag(infos)

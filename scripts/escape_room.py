@@ -11,7 +11,7 @@ episodes. The planners:
   differentiating through the followers' learning step;
 * ``rl_planner``: :class:`planners.rl_planner.RLPlanner`, PPO choosing each agent's lever
   bonus in {0, 1, 2, 3} every iteration (same ``κ``), learning online;
-* ``none``: no incentive (:func:`agents.policy_gradient.train_without_incentive`).
+* ``none``: no incentive (:class:`agents.policy_gradient.FixedBonus` with a zero bonus).
 
 Every run takes the same number of follower iterations (learning steps), each on a fresh
 batch of 128 episodes. A run's ``final_welfare`` is the followers' total environment reward
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.policy_gradient import PolicyGradientLearners, train_without_incentive
-from incentive_envs.escape_room.game import optimum
+from agents.policy_gradient import FixedBonus, PolicyGradientLearners
+from incentive_envs.escape_room.game import EscapeRoomTask, optimum
 from incentive_envs.io import save_figure_atomic, write_json_atomic
 from planners.meta_gradient import MetaGradientDesigner
 from planners.rl_planner import RLPlanner
@@ -49,36 +49,28 @@ CURVE_POINTS = 150
 def run(
     planner: str, n_agents: int, threshold: int, seed: int, iterations: int, batch_size: int, progress=None
 ):
-    """One training run; returns its history (see :meth:`MetaGradientDesigner.train`)."""
+    """One training run; returns its history (see :meth:`~agents.policy_gradient.IterativeDesigner.train`).
+
+    The followers' initial policies depend on the seed only, so every planner starts from
+    the same followers."""
+    if planner not in PLANNERS:
+        raise ValueError(f"planner must be one of {PLANNERS}, got {planner!r}")
+    learner_seed, designer_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    learners = PolicyGradientLearners(EscapeRoomTask(n_agents, threshold), LEARNER_LR, seed=learner_seed)
     if planner == "meta_gradient":
         designer = MetaGradientDesigner(
-            n_agents,
-            threshold,
+            learners,
             batch_size=batch_size,
-            learner_lr=LEARNER_LR,
             designer_lr=0.01,
             max_incentive=3.0,
             cost_weight=COST_WEIGHT,
-            seed=seed,
+            seed=designer_seed,
         )
-        return designer.train(iterations, progress)
-    if planner == "rl_planner":
-        rl = RLPlanner(
-            n_agents,
-            threshold,
-            batch_size=batch_size,
-            learner_lr=LEARNER_LR,
-            cost_weight=COST_WEIGHT,
-            seed=seed,
-        )
-        return rl.train(iterations, progress)
-    if planner == "none":
-        learner_seed, sampling_seed = np.random.SeedSequence(seed).generate_state(2)
-        learners = PolicyGradientLearners(n_agents, threshold, LEARNER_LR, seed=int(learner_seed))
-        return train_without_incentive(
-            learners, iterations, batch_size, np.random.default_rng(sampling_seed), progress
-        )
-    raise ValueError(f"planner must be one of {PLANNERS}, got {planner!r}")
+    elif planner == "rl_planner":
+        designer = RLPlanner(learners, batch_size=batch_size, cost_weight=COST_WEIGHT, seed=designer_seed)
+    else:
+        designer = FixedBonus(learners, 0.0, batch_size=batch_size, seed=designer_seed)
+    return designer.train(iterations, progress)
 
 
 def summarise(history: dict, n_agents: int, threshold: int) -> dict:

@@ -44,7 +44,7 @@ from agents.learners import EntropicMirrorDescent
 from agents.schedules import PowerSchedule
 from incentive_envs.io import save_figure_atomic, write_json_atomic
 from incentive_envs.routing import SIOUX_FALLS_TOLLED_LINKS, RoutingGame, logit_equilibrium, sioux_falls
-from planners import SingleLoopPlanner, optimal_incentive
+from planners import Metric, SingleLoopPlanner, optimal_incentive, simulate
 from planners.hypergradient import DenseSolver, KrylovSolver
 
 SETTINGS = {  # powers of (α_k, β_k, ν_k); None: no mixing
@@ -73,9 +73,7 @@ def make_planner_and_learner(game, setting: str, alpha: float, beta: float, nu: 
     learner_step = PowerSchedule(beta, beta_power)
     mixing = PowerSchedule(nu, nu_power) if nu_power is not None else 0.0
     learner = EntropicMirrorDescent(game.strategy_set, learner_step, mixing)
-    planner = SingleLoopPlanner(
-        game, PowerSchedule(alpha, alpha_power), learner_step=learner_step, solver=solver
-    )
+    planner = SingleLoopPlanner(game, learner, PowerSchedule(alpha, alpha_power), solver=solver)
     return planner, learner
 
 
@@ -88,64 +86,90 @@ def equilibrium_gap(game, equilibrium: np.ndarray, x: np.ndarray) -> float:
 
 
 def run_once(game, theta_star, x0, setting, seed, args, eval_points):
-    """One run of Algorithm 2; returns the metrics at ``eval_points`` (NaN after a failure)."""
+    """One run of Algorithm 2 through the engine; the metrics at ``eval_points`` (NaN after a
+    failure)."""
     solver = KrylovSolver(rtol=args.solver_rtol, maxiter=args.solver_restarts, restart=200, warm_start=True)
     planner, learner = make_planner_and_learner(game, setting, args.alpha, args.beta, args.nu, solver)
-    rng = np.random.default_rng(seed)
-    x, theta = x0.copy(), np.zeros(game.incentive_set.dim)
-    equilibrium = x0
+    scale = float(theta_star @ theta_star)
+    evaluated = {int(k) + 1: index for index, k in enumerate(eval_points)}  # records count from 1
     optimality = np.full(len(eval_points), np.nan)
     equilibrium_gaps = np.full(len(eval_points), np.nan)
-    scale = float(theta_star @ theta_star)
-    failure = None
-    loop_seconds = 0.0
-    point = 0
-    for k in range(args.iterations):
-        start = time.perf_counter()
-        try:
-            x = planner.advance_followers(learner, x, theta, k, rng, args.noise)
-            if not np.all(np.isfinite(x)):
-                raise FloatingPointError("non-finite strategy")
-            theta = planner.update(theta, x, k)
-            if not np.all(np.isfinite(theta)):
-                raise FloatingPointError("non-finite toll")
-        except (np.linalg.LinAlgError, FloatingPointError) as error:
-            failure = {"iteration": k, "reason": f"{type(error).__name__}: {error}"}
-            break
-        loop_seconds += time.perf_counter() - start
-        if point < len(eval_points) and k == eval_points[point]:
-            equilibrium = logit_equilibrium(game, theta, start=equilibrium)
-            optimality[point] = float(np.sum((theta - theta_star) ** 2)) / scale
-            equilibrium_gaps[point] = equilibrium_gap(game, equilibrium, x)
-            point += 1
-            if optimality[point - 1] > DIVERGED:
-                failure = {"iteration": k, "reason": f"diverged: optimality gap {optimality[point - 1]:.3g}"}
+    warm = {"equilibrium": x0}
+
+    def optimality_gap(context, record):
+        if record.iteration not in evaluated:
+            return None
+        return float(np.sum((record.incentive - theta_star) ** 2)) / scale
+
+    def kl_gap(context, record):
+        if record.iteration not in evaluated:
+            return None
+        warm["equilibrium"] = logit_equilibrium(game, record.incentive, start=warm["equilibrium"])
+        return equilibrium_gap(game, warm["equilibrium"], record.strategy)
+
+    metrics = (
+        Metric("optimality_gap", "‖θ_k − θ*‖² / ‖θ*‖²", optimality_gap),
+        Metric("equilibrium_gap", "Σ_i (d_i/D) KL(x*_i(θ_k) ‖ x_i,k)", kl_gap),
+    )
+    failure, done = None, 0
+    records = simulate(
+        game,
+        learner,
+        planner,
+        seed=seed,
+        noise_std=args.noise,
+        x0=x0,
+        theta0=np.zeros(game.incentive_set.dim),
+        iterations=args.iterations,
+        metrics=metrics,
+    )
+    wall = 0.0
+    try:
+        for record in records:
+            done, wall = record.iteration, record.wall_time_s
+            index = evaluated.get(record.iteration)
+            if index is None:
+                continue
+            optimality[index] = record.metrics["optimality_gap"]
+            equilibrium_gaps[index] = record.metrics["equilibrium_gap"]
+            if optimality[index] > DIVERGED:
+                failure = {
+                    "iteration": done - 1,
+                    "reason": f"diverged: optimality gap {optimality[index]:.3g}",
+                }
                 break
-    iterations_done = failure["iteration"] + 1 if failure else args.iterations
+    except (np.linalg.LinAlgError, FloatingPointError) as error:
+        failure = {"iteration": done, "reason": f"{type(error).__name__}: {error}"}
     return {
         "setting": setting,
         "seed": seed,
         "optimality_gap": optimality.tolist(),
         "equilibrium_gap": equilibrium_gaps.tolist(),
         "failure": failure,
-        "loop_ms_per_iter": 1e3 * loop_seconds / max(iterations_done, 1),
+        "loop_ms_per_iter": 1e3 * wall / max(done, 1),
     }
 
 
 def time_adjoint_solves(game, x0, args, samples: int = 6) -> tuple[float, float]:
     """Milliseconds per setting-A planner step with a cold matrix-free GMRES solve and with a
-    dense solve, on the same states ``(θ_k, x_k, k)`` sampled along one run, in this process."""
+    dense solve, on the same states ``(θ_k, x_{k+1}, k)`` sampled along one run, in this process."""
     solver = KrylovSolver(rtol=args.solver_rtol, maxiter=args.solver_restarts, restart=200, warm_start=True)
     planner, learner = make_planner_and_learner(game, "A", args.alpha, args.beta, args.nu, solver)
-    rng = np.random.default_rng(0)
-    x, theta = x0.copy(), np.zeros(game.incentive_set.dim)
     sample_at = set(np.linspace(args.iterations // 10, args.iterations - 1, samples).astype(int).tolist())
-    states = []
-    for k in range(args.iterations):
-        x = planner.advance_followers(learner, x, theta, k, rng, args.noise)
-        if k in sample_at:
-            states.append((theta.copy(), x.copy(), k))
-        theta = planner.update(theta, x, k)
+    states = [
+        (record.responded_to, record.strategy, record.iteration - 1)
+        for record in simulate(
+            game,
+            learner,
+            planner,
+            seed=0,
+            noise_std=args.noise,
+            x0=x0,
+            iterations=args.iterations,
+            metrics=(),
+        )
+        if record.iteration - 1 in sample_at
+    ]
     timings = []
     for solver in (
         KrylovSolver(rtol=args.solver_rtol, maxiter=args.solver_restarts, restart=200),
@@ -154,7 +178,7 @@ def time_adjoint_solves(game, x0, args, samples: int = 6) -> tuple[float, float]
         planner, _ = make_planner_and_learner(game, "A", args.alpha, args.beta, args.nu, solver)
         start = time.perf_counter()
         for theta, x, k in states:
-            planner.update(theta, x, k)
+            planner._update(theta, x, k)
         timings.append(1e3 * (time.perf_counter() - start) / len(states))
     return timings[0], timings[1]
 

@@ -11,7 +11,9 @@ same hyperparameters, initial point and tolerances:
   ``(f(θ_k, x*(θ_k)) − f*)/|f*|`` is at most the tolerance (measured with the exact
   equilibrium solver, outside the timed region).
 
-Time is process CPU time (as in the paper), torch limited to one thread.
+All three run through the experiment engine (:func:`planners.compare_planners`), the same
+loop as every other experiment. Time is process CPU time (as in the paper) with BLAS/OpenMP
+and torch limited to one thread (``threadpoolctl``); wall time is reported beside it.
 
 Usage: ``python scripts/reproduce_table1.py --json table1.json``
 """
@@ -19,14 +21,9 @@ Usage: ``python scripts/reproduce_table1.py --json table1.json``
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
-
-from agents import EuclideanMirrorDescent
-from incentive_envs import CournotGame, CournotParams
-from incentive_envs.io import write_json_atomic
-from planners import DoubleLoopPlanner, SingleLoopPlanner
+from incentive_envs.io import check_writable, write_json_atomic
+from planners import ExperimentConfig, compare_planners
 
 PAPER_TABLE_1 = {
     "double_loop_ad": {"total_time_s": 71.56, "iterations": 519, "time_per_iter_ms": 137.89},
@@ -35,36 +32,18 @@ PAPER_TABLE_1 = {
 }
 
 
-def run_to_tolerance(game, planner, learner, tolerance: float, max_iterations: int) -> dict:
-    """Iterate ``planner`` with ``learner`` from θ = 0, x = 0 until the relative objective gap
-    is at most ``tolerance``; return the Table 1 statistics."""
-    f_star = game.social_optimum().value
-    theta = planner.initial_incentive()
-    x = game.strategy_set.uniform_point()
-    cpu = wall = 0.0
-    gap = np.inf
-    for k in range(max_iterations):
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
-        x = planner.advance_followers(learner, x, theta, k)
-        theta = planner.update(theta, x, k)
-        cpu += time.process_time() - cpu_start
-        wall += time.perf_counter() - wall_start
-        gap = (game.equilibrium_social_cost(theta) - f_star) / abs(f_star)
-        if gap <= tolerance:
-            break
-    iterations = k + 1
-    result = {
-        "total_time_s": cpu,
-        "wall_time_s": wall,
+def table_statistics(result: dict, tolerance: float) -> dict:
+    """Table 1's statistics of one engine run."""
+    final = result["final"]
+    iterations = result["iterations"]
+    return {
+        "total_time_s": final["cpu_time_s"],
+        "wall_time_s": final["wall_time_s"],
         "iterations": iterations,
-        "time_per_iter_ms": 1e3 * cpu / iterations,
-        "final_relative_objective_gap": float(gap),
-        "reached_tolerance": bool(gap <= tolerance),
+        "time_per_iter_ms": 1e3 * final["cpu_time_s"] / iterations,
+        "final_relative_objective_gap": final["objective_gap"],
+        "reached_tolerance": bool(final["objective_gap"] <= tolerance),
     }
-    inner = getattr(planner, "inner_iterations", None)
-    if inner:
-        result["mean_inner_iterations"] = float(np.mean(inner))
-    return result
 
 
 def main(argv=None) -> dict:
@@ -79,25 +58,33 @@ def main(argv=None) -> dict:
         if not getattr(args, name) > 0:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)!r}")
 
+    check_writable(args.json, "--json")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
-    game = CournotGame(CournotParams.paper(n=100, k=0.0))
-    beta = 1.5 / (game.n_agents + 1)
-    planners = {
-        "double_loop_ad": DoubleLoopPlanner(
-            game, args.alpha, differentiation="unrolled", tolerance=args.inner_tolerance
-        ),
-        "double_loop_id": DoubleLoopPlanner(
-            game, args.alpha, differentiation="implicit", tolerance=args.inner_tolerance
-        ),
-        "single_loop": SingleLoopPlanner(game, args.alpha, learner_step=beta),
-    }
-    methods = {}
-    for name, planner in planners.items():
-        learner = EuclideanMirrorDescent(game.strategy_set, beta)
-        methods[name] = run_to_tolerance(game, planner, learner, args.tolerance, args.max_iterations)
-        print(f"{name}: {methods[name]['iterations']} iterations, {methods[name]['total_time_s']:.2f} s")
+    n = 100
+    beta = 1.5 / (n + 1)
+    base = ExperimentConfig(
+        game="cournot",
+        game_params={"n_firms": n, "k": 0.0},
+        learner="gradient",
+        learner_params={"step_size": beta},
+        iterations=args.max_iterations,
+        stop_at_gap=args.tolerance,
+    )
+    double_loop = {"step_size": args.alpha, "tolerance": args.inner_tolerance}
+    with threadpool_limits(limits=1):
+        payload = compare_planners(
+            ("double_loop_ad", "double_loop_id", "single_loop"),
+            base,
+            planner_params={
+                "double_loop_ad": double_loop,
+                "double_loop_id": double_loop,
+                "single_loop": {"step_size": args.alpha},
+            },
+        )
+    methods = {name: table_statistics(result, args.tolerance) for name, result in payload["runs"].items()}
 
     single = methods["single_loop"]["total_time_s"]
     speedup = {
@@ -114,8 +101,9 @@ def main(argv=None) -> dict:
         },
         "paper_table_1": PAPER_TABLE_1,
         "settings": {
-            "n": 100,
+            "n": n,
             "k": 0.0,
+            "threads": "BLAS/OpenMP and torch: 1",
             "alpha": args.alpha,
             "beta": beta,
             "tolerance": args.tolerance,

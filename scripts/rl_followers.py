@@ -48,6 +48,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 from tqdm import tqdm
 
+from agents import EuclideanMirrorDescent
 from agents.rl import make_vec_env
 from incentive_envs import cournot_v0
 from incentive_envs.io import save_figure_atomic, write_json_atomic
@@ -99,7 +100,7 @@ class WindowAveragedPlanner(Planner):
     def initial_incentive(self) -> np.ndarray:
         return self.inner.initial_incentive()
 
-    def update(self, theta, x, k):
+    def _update(self, theta, x, k):
         self.welfare.append(self.game.welfare(x))
         if self.frozen:
             return theta
@@ -111,7 +112,7 @@ class WindowAveragedPlanner(Planner):
         if self._count < self.window:
             return theta
         mean, self._sum, self._count = self._sum / self._count, np.zeros_like(self._sum), 0
-        return self.inner.update(theta, mean, (self._steps - self.warmup) // self.window - 1)
+        return self.inner._update(theta, mean, (self._steps - self.warmup) // self.window - 1)
 
 
 class ScaledActionsObservations(VecEnvWrapper):
@@ -152,8 +153,10 @@ def make_planner(name: str, game) -> Planner:
         return OraclePlanner(game)
     if name == "social_gradient":
         return SocialGradientPlanner(game, STEP_SIZES["social_gradient"])
-    if name == "implicit_gradient":
-        return SingleLoopPlanner(game, STEP_SIZES["implicit_gradient"])
+    if name == "implicit_gradient":  # projected gradient play (unit step) as its model of PPO firms
+        return SingleLoopPlanner(
+            game, EuclideanMirrorDescent(game.strategy_set, 1.0), STEP_SIZES["implicit_gradient"]
+        )
     raise ValueError(f"planner must be one of {PLANNERS}, got {name!r}")
 
 

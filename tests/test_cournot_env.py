@@ -45,7 +45,9 @@ def test_multi_step_determinism_under_a_seed():
 
 
 def test_rewards_observations_and_feedback_follow_the_model():
-    env = cournot_v0.parallel_env(n_firms=4, k=0.5, max_cycles=5)
+    env = cournot_v0.parallel_env(
+        n_firms=4, k=0.5, max_cycles=5, feedback=("gradient", "best_response", "payoffs"), payoff_grid=5
+    )
     env.reset(seed=0)
     game = env.game
     taxes = np.array([1.0, -2.0, 3.0, 0.0])
@@ -64,6 +66,10 @@ def test_rewards_observations_and_feedback_follow_the_model():
         np.testing.assert_allclose(infos[agent]["gradient"], game.pseudo_gradient(outputs, taxes)[i : i + 1])
         np.testing.assert_allclose(
             infos[agent]["best_response"], game.best_response(outputs, taxes)[i : i + 1]
+        )
+        grid = np.linspace(0.0, game.params.output_cap, 5)
+        np.testing.assert_allclose(
+            infos[agent]["payoffs"], game.unilateral_rewards(outputs, taxes, np.tile(grid, (4, 1)))[i]
         )
         assert terminations[agent] is False and truncations[agent] is False
     assert isinstance(rewards["firm_0"], float)

@@ -84,7 +84,7 @@ def test_simplex_projection_matches_the_reference_and_is_idempotent(sizes, seed)
     [
         lambda game: EuclideanMirrorDescent(game.strategy_set, 0.015),
         lambda game: EuclideanMirrorDescent(game.strategy_set, PowerSchedule(0.019, 0.05)),
-        lambda game: BestResponse(0.03),
+        lambda game: BestResponse(game.strategy_set, 0.03),
     ],
     ids=["gradient-constant", "gradient-decaying", "best-response"],
 )
@@ -96,7 +96,7 @@ def test_learners_converge_to_the_exact_equilibrium_on_cournot(make_learner):
 
 
 def test_learner_converges_through_the_pettingzoo_env():
-    env = cournot_v0.parallel_env(n_firms=30, k=1.0, max_cycles=3000)
+    env = cournot_v0.parallel_env(n_firms=30, k=1.0, max_cycles=3000, feedback=("gradient", "best_response"))
     game = env.game
     theta = np.linspace(0.0, 50.0, 30)
     learner = EuclideanMirrorDescent(game.strategy_set, 1.0 / 32)
@@ -104,7 +104,7 @@ def test_learner_converges_through_the_pettingzoo_env():
         pass
     np.testing.assert_allclose(x, game.equilibrium(theta), atol=1e-8)
     np.testing.assert_allclose([rewards[a] for a in env.possible_agents], game.rewards(x, theta), rtol=1e-6)
-    for x, _ in play_env(env, BestResponse(0.1), seed=0, incentive=theta):
+    for x, _ in play_env(env, BestResponse(game.strategy_set, 0.1), seed=0, incentive=theta):
         pass
     np.testing.assert_allclose(x, game.equilibrium(theta), atol=1e-8)
 
@@ -116,34 +116,34 @@ class _TwoRoutes(IncentiveGame):
     strategy_set = StrategySet("simplex", (2,))
     incentive_set = IncentiveSet(np.zeros(1), np.ones(1))
 
-    def rewards(self, x, theta):
-        raise NotImplementedError
+    def _rewards(self, x, theta):
+        raise ValueError("not needed by these tests")
 
-    def pseudo_gradient(self, x, theta):
+    def _pseudo_gradient(self, x, theta):
         return -np.array([1 + 2 * x[0] + theta[0], 2 + x[1]])
 
-    def jvp_x(self, x, theta, tangent):
+    def _jvp_x(self, x, theta, tangent):
         return -np.array([2 * tangent[0], tangent[1]])
 
-    vjp_x = jvp_x
+    _vjp_x = _jvp_x
 
-    def jvp_theta(self, x, theta, tangent):
+    def _jvp_theta(self, x, theta, tangent):
         return -np.array([tangent[0], 0.0])
 
-    def vjp_theta(self, x, theta, cotangent):
+    def _vjp_theta(self, x, theta, cotangent):
         return -cotangent[:1]
 
-    def equilibrium(self, theta):
+    def _equilibrium(self, theta):
         share = (2.0 - theta[0]) / 3.0
         return np.array([share, 1 - share])
 
-    def social_cost(self, x, theta):
+    def _social_cost(self, x, theta):
         return 0.0
 
-    def social_cost_grad_x(self, x, theta):
+    def _social_cost_grad_x(self, x, theta):
         return np.zeros(2)
 
-    def social_cost_grad_theta(self, x, theta):
+    def _social_cost_grad_theta(self, x, theta):
         return np.zeros(1)
 
     def social_optimum(self):
@@ -182,7 +182,7 @@ def test_schedules_and_argument_errors():
     with pytest.raises(ValueError, match="mixing"):
         EntropicMirrorDescent(StrategySet("simplex", (2,)), 0.1, 1.0)
     with pytest.raises(ValueError, match="step_size"):
-        BestResponse(1.5)
+        BestResponse(box, 1.5)
     with pytest.raises(ValueError, match="grid_size"):
         Hedge(box, 0.1, grid_size=1)
     with pytest.raises(ValueError, match="finite"):

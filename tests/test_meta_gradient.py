@@ -1,7 +1,7 @@
 """Meta-gradient incentive design on Escape Room: the batched rollouts, the REINFORCE step
 against a hand computation, the meta-gradient against central finite differences on fixed
-rollouts, reproducibility, the PPO planner, bad input and a smoke run of
-scripts/escape_room.py."""
+rollouts (and on a small Cleanup game), reproducibility, checkpoint and resume of every
+designer, the PPO planner, bad input and a smoke run of scripts/escape_room.py."""
 
 import importlib.util
 import json
@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.policy_gradient import PolicyGradientLearners, replay, returns_to_go, train_without_incentive
+from agents.policy_gradient import FixedBonus, PolicyGradientLearners, returns_to_go
+from incentive_envs.cleanup.game import CleanupParams, CleanupTask
+from incentive_envs.episodic import check_task, replay
+from incentive_envs.escape_room import EscapeRoomTask
 from planners.meta_gradient import IncentiveFunction, MetaGradientDesigner, meta_gradient, meta_objective
 from planners.rl_planner import IncentiveChoiceEnv, RLPlanner
 
@@ -19,25 +22,30 @@ L, S, D = 0, 1, 2  # lever, start, door
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "escape_room.py"
 
 
+ER21 = EscapeRoomTask(2, 1, max_steps=3)
+
+
 def _fixed_rollouts():
     """ER(2, 1) with T = 3: two training and two validation episodes, actions by hand."""
     train = replay(
+        ER21,
         np.array(
             [
                 [[L, D], [S, S], [S, S]],  # escape at once (the trailing actions are ignored)
                 [[S, D], [L, D], [L, S]],  # walk to the closed door, then escape
             ]
         ),
-        threshold=1,
+        np.random.default_rng(0),
     )
     validation = replay(
+        ER21,
         np.array(
             [
                 [[L, S], [L, D], [S, S]],  # open the door, then walk through: -1 + 10
                 [[D, D], [S, S], [L, L]],  # never escape: six moves
             ]
         ),
-        threshold=1,
+        np.random.default_rng(0),
     )
     return train, validation
 
@@ -50,7 +58,10 @@ def test_replay_applies_the_rules_and_masks_finished_episodes():
     np.testing.assert_array_equal(train.welfare(), [9.0, 8.0])
     np.testing.assert_array_equal(validation.alive, [[True, True, False], [True, True, True]])
     np.testing.assert_array_equal(validation.welfare(), [9.0, -6.0])
-    np.testing.assert_array_equal(validation.positions[1, 2], [S, S])
+    np.testing.assert_array_equal(validation.observations[1, 2], [[0, 1, 0, 0, 1, 0]] * 2)  # both at S
+    np.testing.assert_array_equal(
+        validation.incentive_features[0, 1], [1, 0, 0, 0, 1, 0] + [1, 0, 0, 0, 0, 1]
+    )
     returns = returns_to_go(torch.as_tensor(train.env_rewards))
     np.testing.assert_array_equal(returns[1, :, 1], [9.0, 10.0, 0.0])
 
@@ -59,6 +70,7 @@ def _reference_gradient(learners, rollout, rewards, baseline):
     """REINFORCE gradient of a linear softmax policy, written out with loops."""
     weight, bias = (p.numpy() for p in learners.params)
     batch, steps, n_agents = rollout.actions.shape
+    positions = np.concatenate((np.full((batch, 1, n_agents), S), rollout.actions[:, :-1]), axis=1)
     returns = np.zeros_like(rewards)
     for b in range(batch):
         for t in reversed(range(steps)):
@@ -76,7 +88,7 @@ def _reference_gradient(learners, rollout, rewards, baseline):
             if not rollout.alive[b, t]:
                 continue
             x = np.zeros(3 * n_agents + steps)
-            x[3 * np.arange(n_agents) + rollout.positions[b, t]] = 1.0
+            x[3 * np.arange(n_agents) + positions[b, t]] = 1.0
             x[3 * n_agents + t] = 1.0
             for i in range(n_agents):
                 logits = x @ weight[i] + bias[i]
@@ -92,7 +104,7 @@ def _reference_gradient(learners, rollout, rewards, baseline):
 def test_the_learning_step_is_the_hand_computed_reinforce_gradient(baseline):
     train, _ = _fixed_rollouts()
     learners = PolicyGradientLearners(
-        2, 1, 0.1, max_steps=3, baseline=baseline, init_scale=0.3, seed=4, dtype=torch.float64
+        ER21, 0.1, baseline=baseline, init_scale=0.3, seed=4, dtype=torch.float64
     )
     rewards = train.env_rewards + np.array([0.5, 0.0])  # an incentive of 0.5 to agent 0 every step
     new_weight, new_bias = learners.updated(learners.params, train, torch.as_tensor(rewards))
@@ -106,9 +118,7 @@ def test_uniform_policies_step_by_the_textbook_numbers():
     # agent 0's returns are -0.5 (lever, episode 0), 0 (start) and -0.5 (lever, episode 1);
     # agent 1's are 10, 9 and 10, all at the door. No baseline, B = 2, lr = 1, zero init.
     train, _ = _fixed_rollouts()
-    learners = PolicyGradientLearners(
-        2, 1, 1.0, max_steps=3, baseline=False, init_scale=0.0, dtype=torch.float64
-    )
+    learners = PolicyGradientLearners(ER21, 1.0, baseline=False, init_scale=0.0, dtype=torch.float64)
     rewards = torch.as_tensor(train.env_rewards + np.array([0.5, 0.0]))
     _, bias = learners.updated(learners.params, train, rewards)
     expected = [[-1 / 3, 1 / 6, 1 / 6], [-29 / 6, -29 / 6, 29 / 3]]
@@ -118,16 +128,15 @@ def test_uniform_policies_step_by_the_textbook_numbers():
 def _meta_setup():
     train, validation = _fixed_rollouts()
     learners = PolicyGradientLearners(
-        2, 1, 0.5, max_steps=3, entropy_coef=0.1, init_scale=0.3, seed=1, dtype=torch.float64
+        ER21, 0.5, entropy_coef=0.1, init_scale=0.3, seed=1, dtype=torch.float64
     )
-    incentive_fn = IncentiveFunction(2, 3.0, hidden=(5,), seed=2, dtype=torch.float64)
+    incentive_fn = IncentiveFunction(ER21, 3.0, hidden=(5,), seed=2, dtype=torch.float64)
     return learners, incentive_fn, train, validation
 
 
-@pytest.mark.parametrize("cost_weight", [0.0, 0.3])
-def test_meta_gradient_matches_central_finite_differences(cost_weight):
-    learners, incentive_fn, train, validation = _meta_setup()
-
+def _assert_meta_gradient_matches_finite_differences(
+    learners, incentive_fn, train, validation, cost_weight, atol=1e-7
+):
     def value():  # V(eta) at the incentive function's current parameters
         return meta_objective(learners, learners.params, incentive_fn, train, validation, cost_weight).item()
 
@@ -144,9 +153,30 @@ def test_meta_gradient_matches_central_finite_differences(cost_weight):
             minus = value()
             flat[j] = original
             estimate = (plus - minus) / (2 * h)
-            np.testing.assert_allclose(gradient.view(-1)[j].item(), estimate, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(gradient.view(-1)[j].item(), estimate, rtol=1e-5, atol=atol)
             nonzero += abs(estimate) > 1e-6
     assert nonzero >= 4  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize("cost_weight", [0.0, 0.3])
+def test_meta_gradient_matches_central_finite_differences(cost_weight):
+    _assert_meta_gradient_matches_finite_differences(*_meta_setup(), cost_weight)
+
+
+def test_meta_gradient_on_cleanup_matches_central_finite_differences():
+    task = CleanupTask(
+        CleanupParams(height=4, width=4, n_agents=2, max_cycles=5, apple_respawn_prob=0.9, initial_waste=0.0)
+    )
+    learners = PolicyGradientLearners(
+        task, 0.5, entropy_coef=0.1, init_scale=0.3, seed=1, dtype=torch.float64
+    )
+    incentive_fn = IncentiveFunction(task, 1.0, hidden=(4,), seed=2, dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    train, validation = learners.sample(6, rng), learners.sample(6, rng)
+    assert validation.welfare().any()  # apples were eaten: the welfare term is not zero
+    _assert_meta_gradient_matches_finite_differences(
+        learners, incentive_fn, train, validation, 0.2, atol=1e-8
+    )
 
 
 def test_no_graph_through_the_learning_step_without_create_graph_and_incentives_in_range():
@@ -163,19 +193,20 @@ def test_no_graph_through_the_learning_step_without_create_graph_and_incentives_
 
 
 def test_sampling_is_reproducible_and_policies_are_per_agent():
-    learners = PolicyGradientLearners(3, 2, 0.1, hidden=(8,), seed=0)
+    learners = PolicyGradientLearners(EscapeRoomTask(3, 2), 0.1, hidden=(8,), seed=0)
     first = learners.sample(64, np.random.default_rng(5))
     second = learners.sample(64, np.random.default_rng(5))
     np.testing.assert_array_equal(first.actions, second.actions)
     assert first.actions.shape == (64, 5, 3) and first.alive[:, 0].all()
     assert not torch.equal(learners.params[0][0], learners.params[0][1])
-    frequencies = first.action_frequencies()
+    frequencies = first.action_frequencies(3)
     np.testing.assert_allclose(frequencies.sum(axis=1), 1.0)
 
 
 def test_designer_runs_are_reproducible_and_record_their_history():
     def run(seed):
-        designer = MetaGradientDesigner(2, 1, batch_size=16, seed=seed)
+        learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 1.0, seed=seed)
+        designer = MetaGradientDesigner(learners, batch_size=16, seed=seed)
         return designer.train(4), designer
 
     first, designer = run(3)
@@ -189,9 +220,7 @@ def test_designer_runs_are_reproducible_and_record_their_history():
 
 
 def test_rl_planner_learns_online_and_stops_after_the_iterations():
-    planner = RLPlanner(
-        2, 1, batch_size=8, seed=0, ppo_kwargs={"n_steps": 16, "batch_size": 16, "n_epochs": 2}
-    )
+    planner = _small_rl_planner()
     before = [p.detach().clone() for p in planner.model.policy.parameters()]
     history = planner.train(20)
     assert len(history["welfare"]) == 20 and history["episodes"][-1] == 160
@@ -199,57 +228,66 @@ def test_rl_planner_learns_online_and_stops_after_the_iterations():
     assert set(np.unique(history["bonus"])) <= {0.0, 1.0, 2.0, 3.0}
     assert any(not torch.equal(a, b) for a, b in zip(before, planner.model.policy.parameters()))
     assert len(planner.train(5)["welfare"]) == 5
-    again = RLPlanner(2, 1, batch_size=8, seed=0, ppo_kwargs={"n_steps": 16, "batch_size": 16, "n_epochs": 2})
-    np.testing.assert_array_equal(again.train(20)["welfare"], history["welfare"])
+    np.testing.assert_array_equal(_small_rl_planner().train(20)["welfare"], history["welfare"])
 
 
 def test_planner_env_pays_the_chosen_lever_bonus():
-    learners = PolicyGradientLearners(2, 1, 0.1, seed=0)
+    learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 0.1, seed=0)
     env = IncentiveChoiceEnv(learners, 32, bonus_levels=(0.0, 2.0), cost_weight=0.5, horizon=2)
     observation, _ = env.reset(seed=0)
     assert observation in env.observation_space
     observation, reward, terminated, truncated, _ = env.step(np.array([1, 0]))
     assert observation in env.observation_space and not terminated and not truncated
-    welfare, paid = env.history["welfare"][0], env.history["incentive_paid"][0]
+    welfare, paid = env.last_step["welfare"], env.last_step["incentive_paid"]
     assert paid > 0 and reward == pytest.approx((welfare - 0.5 * paid) / 9.0)
-    assert observation[0] > 0 and env.history["bonus"][0] == [2.0, 0.0]  # agent 0's lever frequency
+    assert observation[0] > 0 and env.last_step["bonus"] == [2.0, 0.0]  # agent 0's lever frequency
     assert env.step(np.array([0, 0]))[3]  # truncated at the horizon
-    assert env.history["incentive_paid"][1] == 0.0
+    assert env.last_step["incentive_paid"] == 0.0 and env.last_step["episodes"] == 64
 
 
 def test_no_incentive_baseline_history():
-    learners = PolicyGradientLearners(2, 1, 0.1, seed=0)
-    history = train_without_incentive(learners, 3, 8, np.random.default_rng(0))
+    learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 0.1, seed=0)
+    history = FixedBonus(learners, 0.0, batch_size=8, seed=0).train(3)
     assert history["episodes"].tolist() == [8, 16, 24] and not history["incentive_paid"].any()
+    assert set(history) == {"welfare", "incentive_paid", "prosocial_share", "prosocial_events", "episodes"}
 
 
 def _bad_calls():
     learners, incentive_fn, train, validation = _meta_setup()
-    three_agents = replay(np.ones((1, 3, 3), dtype=np.int64), threshold=1)
+    three_agents = replay(
+        EscapeRoomTask(3, 1, max_steps=3), np.ones((1, 3, 3), dtype=np.int64), np.random.default_rng(0)
+    )
     return {
-        "n_agents": lambda: PolicyGradientLearners(1, 1, 0.1),
-        "threshold": lambda: PolicyGradientLearners(3, 3, 0.1),
-        "learning_rate": lambda: PolicyGradientLearners(2, 1, 0.0),
-        "hidden": lambda: PolicyGradientLearners(2, 1, 0.1, hidden=(0,)),
-        "entropy_coef": lambda: PolicyGradientLearners(2, 1, 0.1, entropy_coef=-1.0),
-        "dtype": lambda: PolicyGradientLearners(2, 1, 0.1, dtype=torch.int64),
+        "n_agents": lambda: EscapeRoomTask(1, 1),
+        "threshold": lambda: EscapeRoomTask(3, 3),
+        "max_steps": lambda: EscapeRoomTask(2, 1, max_steps=0),
+        "task": lambda: PolicyGradientLearners("escape room", 0.1),
+        "learning_rate": lambda: PolicyGradientLearners(ER21, 0.0),
+        "hidden": lambda: PolicyGradientLearners(ER21, 0.1, hidden=(0,)),
+        "entropy_coef": lambda: PolicyGradientLearners(ER21, 0.1, entropy_coef=-1.0),
+        "discount": lambda: PolicyGradientLearners(ER21, 0.1, discount=0.0),
+        "baseline": lambda: PolicyGradientLearners(ER21, 0.1, baseline="yes"),
+        "dtype": lambda: PolicyGradientLearners(ER21, 0.1, dtype=torch.int64),
         "rng": lambda: learners.sample(4, 42),
         "batch_size": lambda: learners.sample(0, np.random.default_rng(0)),
         "rewards": lambda: learners.objective(learners.params, train, torch.zeros(2, 3, 3)),
         "rollout": lambda: learners.log_probs(learners.params, "episodes"),
         "3 agents": lambda: learners.log_probs(learners.params, three_agents),
-        "actions": lambda: replay(np.ones((2, 3, 2)), threshold=1),
-        "max_incentive": lambda: IncentiveFunction(2, 0.0),
+        "actions": lambda: replay(ER21, np.ones((2, 3, 2)), np.random.default_rng(0)),
+        "max_incentive": lambda: IncentiveFunction(ER21, 0.0),
         "incentive function": lambda: incentive_fn.rollout_incentives(three_agents),
         "cost_weight": lambda: meta_objective(
             learners, learners.params, incentive_fn, train, validation, -1.0
         ),
-        "designer_lr": lambda: MetaGradientDesigner(2, 1, designer_lr=0.0),
-        "iterations": lambda: MetaGradientDesigner(2, 1).train(0),
+        "designer_lr": lambda: MetaGradientDesigner(learners, designer_lr=0.0),
+        "iterations": lambda: MetaGradientDesigner(learners).train(0),
         "learners": lambda: IncentiveChoiceEnv("followers", 8),
         "bonus_levels": lambda: IncentiveChoiceEnv(learners, 8, bonus_levels=(-1.0, 1.0)),
         "horizon": lambda: IncentiveChoiceEnv(learners, 8, horizon=0),
-        "ppo_kwargs": lambda: RLPlanner(2, 1, ppo_kwargs={"seed": 1}),
+        "ppo_kwargs": lambda: RLPlanner(learners, ppo_kwargs={"seed": 1}),
+        "bonus": lambda: FixedBonus(learners, -1.0),
+        "FixedBonus state": lambda: FixedBonus(learners).load_state_dict({"learners": {}}),
+        "MetaGradientDesigner state": lambda: MetaGradientDesigner(learners).load_state_dict({}),
     }
 
 
@@ -288,3 +326,80 @@ def test_script_quick_run_writes_json_and_plot(tmp_path):
     run = saved["runs"][0]
     assert {"env", "planner", "seed", "final_welfare", "optimum", "episodes", "wall_s"} <= set(run)
     assert (tmp_path / "er.png").stat().st_size > 0
+
+
+def _small_rl_planner(seed=0):
+    learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 0.01, seed=seed)
+    return RLPlanner(
+        learners, batch_size=8, seed=seed, ppo_kwargs={"n_steps": 16, "batch_size": 16, "n_epochs": 2}
+    )
+
+
+def test_escape_room_task_passes_the_conformance_check():
+    check_task(EscapeRoomTask(3, 2))
+    check_task(EscapeRoomTask(2, 1, max_steps=7), batch_size=5, seed=3)
+
+
+def test_discounted_returns_to_go_match_a_loop():
+    rewards = torch.as_tensor(np.random.default_rng(0).normal(size=(3, 6, 2)))
+    expected = torch.zeros_like(rewards)
+    for t in reversed(range(6)):
+        expected[:, t] = rewards[:, t] + (0.9 * expected[:, t + 1] if t < 5 else 0.0)
+    torch.testing.assert_close(returns_to_go(rewards, 0.9), expected)
+    torch.testing.assert_close(returns_to_go(rewards, 1.0), rewards.flip(1).cumsum(1).flip(1))
+
+
+def _designers():
+    def learners():
+        return PolicyGradientLearners(EscapeRoomTask(3, 1), 0.05, seed=7)
+
+    return {
+        "fixed_bonus": lambda: FixedBonus(learners(), [1.0, 0.0, 0.5], batch_size=8, seed=1),
+        "meta_gradient": lambda: MetaGradientDesigner(
+            learners(), batch_size=8, incentive_hidden=(8,), seed=1
+        ),
+        "rl_planner": lambda: RLPlanner(
+            learners(), batch_size=8, seed=1, ppo_kwargs={"n_steps": 8, "batch_size": 8, "n_epochs": 1}
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_designers()))
+def test_a_checkpointed_run_resumes_exactly(name):
+    make = _designers()[name]
+    straight = make()
+    expected = straight.train(20)  # the RL planner's PPO trains twice (every 8 iterations)
+    first = make()
+    head = first.train(11)
+    state = first.state_dict()
+    first.train(3)  # moves on; the checkpoint must not move with it
+    resumed = make()
+    resumed.load_state_dict(state)
+    tail = resumed.train(9)
+    for key in expected:
+        np.testing.assert_array_equal(np.concatenate((head[key], tail[key])), expected[key])
+    for mine, theirs in zip(resumed.learners.params, straight.learners.params):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+
+
+def test_the_rl_planner_keeps_the_global_generators_of_its_caller():
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_torch, expected_numpy = torch.rand(3), np.random.random(3)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    _small_rl_planner().train(17)  # constructs PPO, samples, trains once
+    torch.testing.assert_close(torch.rand(3), expected_torch)
+    np.testing.assert_array_equal(np.random.random(3), expected_numpy)
+
+
+def test_designer_iterations_report_the_metrics_of_their_batch():
+    learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 0.01, seed=0)
+    designer = FixedBonus(learners, 2.0, batch_size=64, seed=0)
+    record = designer.iteration()
+    assert set(record) == {"welfare", "incentive_paid", "prosocial_share", "prosocial_events", "episodes"}
+    assert record["incentive_paid"] == pytest.approx(2.0 * record["prosocial_events"])
+    # uniform initial policies pull the lever about a third of the time, each pull paid 2
+    assert 0.2 < record["prosocial_share"] < 0.45 and record["episodes"] == 64
+    steps_per_episode = record["incentive_paid"] / (2.0 * record["prosocial_share"] * 2)
+    assert 1.0 <= steps_per_episode <= 5.0

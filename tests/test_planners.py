@@ -3,10 +3,18 @@
 import numpy as np
 import pytest
 
-from agents import EntropicMirrorDescent, EuclideanMirrorDescent, PowerSchedule
-from incentive_envs import CournotGame, CournotParams
+from agents import BestResponse, EntropicMirrorDescent, EuclideanMirrorDescent, Hedge, PowerSchedule
+from incentive_envs import (
+    AggregativeGame,
+    AggregativeParams,
+    CournotGame,
+    CournotParams,
+    OscillatorGame,
+    OscillatorParams,
+)
 from incentive_envs.core import IncentiveGame, IncentiveSet, StrategySet
 from planners import (
+    AutoSolver,
     DenseSolver,
     DoubleLoopPlanner,
     FixedIncentivePlanner,
@@ -14,10 +22,12 @@ from planners import (
     NoIncentivePlanner,
     OraclePlanner,
     SingleLoopPlanner,
+    WoodburySolver,
     ZerothOrderPlanner,
-    entropic_hypergradient,
     exact_hypergradient,
+    implicit_hypergradient,
     optimal_incentive,
+    simulate,
 )
 
 
@@ -34,16 +44,15 @@ def _objective_fd(game, theta, eps=1e-5):
 
 
 def _run(game, planner, learner, iterations):
-    theta, x = planner.initial_incentive(), game.strategy_set.uniform_point()
-    for k in range(iterations):
-        x = planner.advance_followers(learner, x, theta, k)
-        theta = planner.update(theta, x, k)
-    return planner.incentive_estimate(theta), x
+    *_, last = simulate(game, learner, planner, iterations=iterations, metrics=())
+    return last.estimate, last.strategy
 
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize(
-    "solver", [KrylovSolver(), KrylovSolver("cg"), DenseSolver()], ids=["gmres", "cg", "dense"]
+    "solver",
+    [KrylovSolver(), KrylovSolver("cg"), DenseSolver(), WoodburySolver(), AutoSolver()],
+    ids=["gmres", "cg", "dense", "woodbury", "auto"],
 )
 def test_hypergradient_matches_finite_differences_with_boundary_firms(seed, solver):
     rng = np.random.default_rng(seed)
@@ -56,7 +65,7 @@ def test_hypergradient_matches_finite_differences_with_boundary_firms(seed, solv
     assert np.all((x_star > 1e-3) | (v < -1e-3))
     shut = np.sum(x_star == 0.0)
     assert 0 < shut < n, "the instance must have firms at the boundary and inside"
-    hypergradient = exact_hypergradient(game, theta, solver)
+    hypergradient = exact_hypergradient(game, theta, solver=solver)
     fd = _objective_fd(game, theta)
     np.testing.assert_allclose(hypergradient, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
     # shut-down firms' taxes do not move the equilibrium locally
@@ -90,29 +99,29 @@ class _SimplexCongestion(IncentiveGame):
     def _load(self, x):
         return x.reshape(-1, self.routes).sum(axis=0)
 
-    def rewards(self, x, theta):
-        raise NotImplementedError
+    def _rewards(self, x, theta):
+        raise ValueError("not needed by these tests")
 
-    def pseudo_gradient(self, x, theta):
+    def _pseudo_gradient(self, x, theta):
         cost = self.a + self.b * self._load(x) + theta
         return -(np.tile(cost, self.n_agents) + self.eta * (np.log(x) + 1.0))
 
-    def jvp_x(self, x, theta, tangent):
+    def _jvp_x(self, x, theta, tangent):
         return -(np.tile(self.b * self._load(tangent), self.n_agents) + self.eta * tangent / x)
 
-    def vjp_x(self, x, theta, cotangent):
-        return self.jvp_x(x, theta, cotangent)
+    def _vjp_x(self, x, theta, cotangent):
+        return self._jvp_x(x, theta, cotangent)
 
-    def jvp_theta(self, x, theta, tangent):
+    def _jvp_theta(self, x, theta, tangent):
         return -np.tile(tangent, self.n_agents)
 
-    def vjp_theta(self, x, theta, cotangent):
+    def _vjp_theta(self, x, theta, cotangent):
         return -cotangent.reshape(-1, self.routes).sum(axis=0)
 
-    def equilibrium(self, theta):
+    def _equilibrium(self, theta):
         x = self.strategy_set.uniform_point()
         for _ in range(20000):  # logit dynamics, a contraction here; converged to 1e-14
-            logits = self.pseudo_gradient(x, theta) / self.eta + np.log(x)
+            logits = self._pseudo_gradient(x, theta) / self.eta + np.log(x)
             logits = logits.reshape(-1, self.routes)
             new = np.exp(logits - logits.max(axis=1, keepdims=True))
             new = (new / new.sum(axis=1, keepdims=True)).ravel()
@@ -122,38 +131,61 @@ class _SimplexCongestion(IncentiveGame):
             x = x_next
         return x_next
 
-    def social_cost(self, x, theta):
+    def _social_cost(self, x, theta):
         y = self._load(x)
         return float(y @ (self.a + self.b * y))
 
-    def social_cost_grad_x(self, x, theta):
+    def _social_cost_grad_x(self, x, theta):
         y = self._load(x)
         return np.tile(self.a + 2 * self.b * y, self.n_agents)
 
-    def social_cost_grad_theta(self, x, theta):
+    def _social_cost_grad_theta(self, x, theta):
         return np.zeros(self.routes)
 
     def social_optimum(self):
-        raise NotImplementedError
+        raise ValueError("not needed by these tests")
 
 
 @pytest.mark.parametrize("beta", [0.3, 1.0])
-def test_entropic_hypergradient_matches_finite_differences(beta):
+@pytest.mark.parametrize("learner_class", [EntropicMirrorDescent, EuclideanMirrorDescent])
+def test_hypergradient_through_either_simplex_map_matches_finite_differences(beta, learner_class):
+    """Implicit differentiation is generic over the learner's map: the entropic map and the
+    Euclidean projection onto the simplices give the same exact hypergradient at x*."""
     game = _SimplexCongestion()
     theta = np.array([0.3, 1.0, 0.1])
     x = game.equilibrium(theta)
     fd = _objective_fd(game, theta, eps=1e-4)
-    hypergradient = entropic_hypergradient(game, x, theta, beta=beta)
+    learner = learner_class(game.strategy_set, beta)
+    hypergradient = implicit_hypergradient(game, learner, x, theta)
     np.testing.assert_allclose(hypergradient, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "game",
+    [
+        CournotGame(CournotParams.paper(n=30, k=0.5, tau=3.0, seed=2)),
+        AggregativeGame(AggregativeParams.default(n=30, seed=1)),
+        OscillatorGame(OscillatorParams.default(n=30, seed=4)),
+    ],
+    ids=["cournot", "aggregative", "oscillators"],
+)
+def test_woodbury_solve_of_the_structured_adjoint_system_equals_the_dense_solve(game):
+    rng = np.random.default_rng(0)
+    theta = game.incentive_set.project(rng.uniform(-3, 3, game.incentive_set.dim))
+    x = game.strategy_set.project(game.equilibrium(theta) + rng.uniform(-0.5, 0.5, game.strategy_set.dim))
+    learner = EuclideanMirrorDescent(game.strategy_set, 0.05)
+    system = learner.adjoint_system(game, x, theta, 0, game.social_cost_grad_x(x, theta))
+    assert system.structure is not None and 0 < system.rhs.size
+    np.testing.assert_allclose(WoodburySolver()(system), DenseSolver()(system), rtol=1e-10, atol=1e-12)
 
 
 def test_single_loop_reaches_the_unique_optimal_tax_with_k_positive():
     game = CournotGame(CournotParams.paper(n=20, k=5.0, tau=1.0))
     first_best = game.first_best_incentive()
     assert first_best.unique
-    beta = 1.5 / 21
-    planner = SingleLoopPlanner(game, 1.0, learner_step=beta)
-    theta, _ = _run(game, planner, EuclideanMirrorDescent(game.strategy_set, beta), 1500)
+    learner = EuclideanMirrorDescent(game.strategy_set, 1.5 / 21)
+    planner = SingleLoopPlanner(game, learner, 1.0)
+    theta, _ = _run(game, planner, learner, 1500)
     f_star = game.social_optimum().value
     assert np.sum((theta - first_best.theta) ** 2) < 1e-4
     assert (game.equilibrium_social_cost(theta) - f_star) / abs(f_star) < 1e-4
@@ -161,18 +193,18 @@ def test_single_loop_reaches_the_unique_optimal_tax_with_k_positive():
 
 def test_single_loop_with_theorem_5_4_schedules_converges():
     game = CournotGame(CournotParams.paper(n=20, k=5.0, tau=1.0))
-    learner_step = PowerSchedule(1.5 / 21, 2 / 3)
-    planner = SingleLoopPlanner(game, PowerSchedule(3.0, 1.0), learner_step=learner_step)
-    theta, _ = _run(game, planner, EuclideanMirrorDescent(game.strategy_set, learner_step), 4000)
+    learner = EuclideanMirrorDescent(game.strategy_set, PowerSchedule(1.5 / 21, 2 / 3))
+    planner = SingleLoopPlanner(game, learner, PowerSchedule(3.0, 1.0))
+    theta, _ = _run(game, planner, learner, 4000)
     f_star = game.social_optimum().value
     assert (game.equilibrium_social_cost(theta) - f_star) / abs(f_star) < 1e-3
 
 
 def test_single_loop_on_the_paper_instance_k0_closes_the_welfare_gap():
     game = CournotGame(CournotParams.paper(n=100, k=0.0))
-    beta = 1.5 / 101
-    planner = SingleLoopPlanner(game, 1.0, learner_step=beta)
-    theta, _ = _run(game, planner, EuclideanMirrorDescent(game.strategy_set, beta), 600)
+    learner = EuclideanMirrorDescent(game.strategy_set, 1.5 / 101)
+    planner = SingleLoopPlanner(game, learner, 1.0)
+    theta, _ = _run(game, planner, learner, 600)
     w_star = -game.social_optimum().value
     welfare = -game.equilibrium_social_cost(theta)
     assert (w_star - welfare) / abs(w_star) < 1e-3
@@ -181,9 +213,8 @@ def test_single_loop_on_the_paper_instance_k0_closes_the_welfare_gap():
 @pytest.mark.parametrize("differentiation", ["implicit", "unrolled"])
 def test_double_loops_follow_the_exact_hypergradient(differentiation):
     game = CournotGame(CournotParams.paper(n=10, k=2.0, tau=2.0))
-    beta = 1.5 / 11
-    planner = DoubleLoopPlanner(game, 0.5, differentiation=differentiation, tolerance=1e-12)
-    learner = EuclideanMirrorDescent(game.strategy_set, beta)
+    learner = EuclideanMirrorDescent(game.strategy_set, 1.5 / 11)
+    planner = DoubleLoopPlanner(game, learner, 0.5, differentiation=differentiation, tolerance=1e-12)
     theta = np.linspace(0.0, 30.0, 10)
     x = planner.advance_followers(learner, game.strategy_set.uniform_point(), theta, 0)
     np.testing.assert_allclose(x, game.equilibrium(theta), atol=1e-9)
@@ -202,7 +233,7 @@ def test_oracle_objective_equals_f_star_and_generic_oracle_agrees():
 
     class NoClosedForm(CournotGame):
         def first_best_incentive(self):
-            raise NotImplementedError
+            return None
 
     generic = optimal_incentive(NoClosedForm(game.params))
     value = game.equilibrium_social_cost(generic)
@@ -223,7 +254,7 @@ def test_fixed_and_no_incentive_planners_hold_still():
 
 def test_zeroth_order_planner_improves_welfare_from_cost_observations_only():
     game = CournotGame(CournotParams.paper(n=5, k=2.0, tau=2.0))
-    planner = ZerothOrderPlanner(game, np.random.default_rng(0), gain=2.0, perturbation=0.5, probe_steps=30)
+    planner = ZerothOrderPlanner(game, 0, gain=2.0, perturbation=0.5, probe_steps=30)
     # stable follower step: below 2 / ‖∂v/∂x‖ = 2 / (γ(n + 1) + k) = 0.25
     learner = EuclideanMirrorDescent(game.strategy_set, 0.1)
     f_star = game.social_optimum().value
@@ -234,22 +265,56 @@ def test_zeroth_order_planner_improves_welfare_from_cost_observations_only():
 
 def test_planner_argument_errors():
     game = CournotGame(CournotParams.paper(n=5))
+    learner = EuclideanMirrorDescent(game.strategy_set, 0.1)
     with pytest.raises(ValueError, match="differentiation"):
-        DoubleLoopPlanner(game, differentiation="magic")
+        DoubleLoopPlanner(game, learner, differentiation="magic")
     with pytest.raises(ValueError, match="tolerance"):
-        DoubleLoopPlanner(game, tolerance=0.0)
-    with pytest.raises(ValueError, match="rng"):
-        ZerothOrderPlanner(game, rng=0)
+        DoubleLoopPlanner(game, learner, tolerance=0.0)
+    with pytest.raises(ValueError, match="warm_start"):
+        DoubleLoopPlanner(game, learner, warm_start="no")
+    with pytest.raises(ValueError, match="seed"):
+        ZerothOrderPlanner(game, seed=1.5)
     with pytest.raises(ValueError, match="method"):
         KrylovSolver("lu")
     with pytest.raises(ValueError, match="step_size"):
-        SingleLoopPlanner(game, -1.0)
+        SingleLoopPlanner(game, learner, -1.0)
     with pytest.raises(ValueError, match="game"):
-        SingleLoopPlanner("cournot")
-    with pytest.raises(ValueError, match="simplex"):
-        entropic_hypergradient(game, np.zeros(5), np.zeros(5))
-    learner = EntropicMirrorDescent(StrategySet("simplex", (5,)), 0.1)
-    with pytest.raises(ValueError, match="EuclideanMirrorDescent"):
-        DoubleLoopPlanner(game, differentiation="unrolled").advance_followers(
-            learner, np.zeros(5), np.zeros(5), 0
+        SingleLoopPlanner("cournot", learner)
+    with pytest.raises(ValueError, match="structure"):
+        WoodburySolver()(
+            EntropicMirrorDescent(StrategySet("simplex", (2,)), 0.1).adjoint_system(
+                _SimplexCongestion(1, 2), np.array([0.5, 0.5]), np.zeros(2), 0, np.ones(2)
+            )
         )
+    with pytest.raises(ValueError, match=r"theta\[0\] = 1000000.0 is outside"):
+        SingleLoopPlanner(game, learner).update(np.full(5, 1e6), np.zeros(5), 0)
+
+
+@pytest.mark.parametrize("learner_class", [BestResponse, Hedge])
+def test_implicit_planners_need_a_differentiable_map_at_construction(learner_class):
+    """A planner given a learner without a fixed-point map says so when it is built, and
+    accepts an explicit model of the followers instead."""
+    game = CournotGame(CournotParams.paper(n=5, k=1.0))
+    learner = learner_class(game.strategy_set)
+    for build in (
+        lambda **kwargs: SingleLoopPlanner(game, learner, **kwargs),
+        lambda **kwargs: DoubleLoopPlanner(game, learner, **kwargs),
+    ):
+        with pytest.raises(ValueError, match="no differentiable fixed-point map"):
+            build()
+        build(follower_model=EuclideanMirrorDescent(game.strategy_set, 0.1))
+    with pytest.raises(ValueError, match="no differentiable fixed-point map"):
+        DoubleLoopPlanner(game, learner, differentiation="unrolled")
+
+
+def test_unrolled_differentiation_through_entropic_learners_matches_the_implicit_gradient():
+    """AD backpropagates through any differentiable learner's own update (here the entropic
+    one, mixing included); at convergence it agrees with the implicit hypergradient."""
+    game = _SimplexCongestion()
+    learner = EntropicMirrorDescent(game.strategy_set, 0.5, mixing=PowerSchedule(0.3, 2.0))
+    theta = np.array([0.3, 1.0, 0.1])
+    planner = DoubleLoopPlanner(game, learner, 0.1, differentiation="unrolled", tolerance=1e-13)
+    x = planner.advance_followers(learner, game.strategy_set.uniform_point(), theta, 0)
+    np.testing.assert_allclose(x, game.equilibrium(theta), atol=1e-10)
+    expected = implicit_hypergradient(game, learner, x, theta)
+    np.testing.assert_allclose(planner._gradient, expected, rtol=1e-6, atol=1e-8)

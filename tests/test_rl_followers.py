@@ -7,6 +7,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
+from agents import EuclideanMirrorDescent
 from agents.rl import AgentView, SuperSuitVecEnv, make_vec_env, train_ppo
 from incentive_envs import aggregative_v0, congestion_v0, cournot_v0, escape_room_v0, oscillators_v0
 from planners import PlannerWrapper, SingleLoopPlanner, ZerothOrderPlanner
@@ -109,10 +110,14 @@ def test_short_runs_on_escape_room_cournot_and_the_planner_wrapper():
     action, _ = cournot.predict(np.zeros((3, 3), dtype=np.float32), deterministic=True)
     assert action.shape == (3, 1)
     base = cournot_v0.parallel_env(n_firms=3, max_cycles=30)
-    wrapper = PlannerWrapper(base, SingleLoopPlanner(base.game, 0.05), update_every=4)
+    wrapper = PlannerWrapper(
+        base,
+        SingleLoopPlanner(base.game, EuclideanMirrorDescent(base.game.strategy_set, 0.1), 0.05),
+        update_every=4,
+    )
     shared = train_ppo(wrapper, 128, seed=0, **SMALL)
-    # 64 rounds of 30-round episodes: the copy is 4 rounds, 1 planner update, into its third
-    assert shared.env.get_attr("planner_iterations") == [1, 1, 1]
+    # 64 rounds across two episode ends: the planner kept its clock, one update per 4 rounds
+    assert shared.env.get_attr("planner_iterations") == [16, 16, 16]
     independent = train_ppo(wrapper, 64, seed=0, independent=True, **SMALL)
     assert sorted(independent) == ["firm_0", "firm_1", "firm_2"]
     assert wrapper.planner_iterations == 0  # train_ppo steps copies, never the env it was given
@@ -159,7 +164,7 @@ def test_bad_arguments_raise_value_errors():
     [
         (
             lambda: cournot_v0.parallel_env(n_firms=3, max_cycles=30),
-            lambda game: SingleLoopPlanner(game, 0.05),
+            lambda game: SingleLoopPlanner(game, EuclideanMirrorDescent(game.strategy_set, 0.05), 0.05),
         ),
         (
             lambda: aggregative_v0.parallel_env(n_agents=4, max_cycles=30),

@@ -56,7 +56,7 @@ def test_the_window_averaged_planner_steps_once_per_window_on_the_mean_action(sc
             super().__init__(game)
             self.seen = []
 
-        def update(self, theta, x, k):
+        def _update(self, theta, x, k):
             self.seen.append((x.copy(), k))
             return theta + 1.0
 

@@ -63,7 +63,7 @@ def test_two_timescale_scheme_converges_to_the_same_price_with_different_learner
     step = 1.0 / jacobian_norm(game, start, np.zeros(10))
     learners = [
         EuclideanMirrorDescent(game.strategy_set, step),
-        BestResponse(0.2),
+        BestResponse(game.strategy_set, 0.2),
         LogitBestResponse(game.strategy_set, temperature=1e-3, step_size=0.3, grid_size=4001),
     ]
     finals = []
@@ -106,13 +106,20 @@ def test_argument_errors():
         SocialGradientPlanner(game, safe_set=(0, 1))
     with pytest.raises(ValueError, match="safe_set"):
         SocialGradientPlanner(game, safe_set=IncentiveSet(np.zeros(3), np.ones(3)))
-    with pytest.raises(ValueError, match="t_final"):
-        social_gradient_flow(game, np.zeros(4), -1.0)
+    for t_final in (-1.0, 1e-300):  # a vanishing horizon would never return
+        with pytest.raises(ValueError, match="t_final"):
+            social_gradient_flow(game, np.zeros(4), t_final)
+    with pytest.raises(ValueError, match="projection_horizon"):
+        social_gradient_flow(game, np.zeros(4), 1.0, projection_horizon=1e-20)
+    with pytest.raises(RuntimeError, match="evaluations"):
+        social_gradient_flow(game, np.zeros(4), 100.0, max_evaluations=10)
     with pytest.raises(ValueError, match="theta0"):
         social_gradient_flow(game, np.full(4, 100.0), 1.0)
 
     class NotAPriceGame(CournotGame):
-        def jvp_theta(self, x, theta, tangent):
+        linear_prices = False
+
+        def _jvp_theta(self, x, theta, tangent):
             return -2.0 * tangent
 
     with pytest.raises(ValueError, match="linear prices"):

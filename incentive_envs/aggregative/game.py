@@ -33,6 +33,7 @@ from incentive_envs.core import (
     FirstBestIncentive,
     IncentiveGame,
     IncentiveSet,
+    LowRankJacobian,
     OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
@@ -119,6 +120,9 @@ class AggregativeParams:
 class AggregativeGame(OwnPriceIncentive, IncentiveGame):
     """The model of the aggregative game; incentives are per-agent linear prices."""
 
+    has_best_response = True
+    has_payoffs = True
+
     def __init__(self, params: AggregativeParams):
         if not isinstance(params, AggregativeParams):
             raise ValueError(f"params must be AggregativeParams, got {type(params).__name__}")
@@ -127,6 +131,12 @@ class AggregativeGame(OwnPriceIncentive, IncentiveGame):
         self.strategy_set = StrategySet("box", (1,) * n, np.zeros(n), params.cap)
         low, high = params.price_bounds
         self.incentive_set = IncentiveSet(np.full(n, low), np.full(n, high))
+        self._own_slope = frozen(params.curvature + params.beta / n)
+        self._structure = LowRankJacobian(
+            frozen(-self._own_slope),
+            frozen(np.full((n, 1), -params.beta / n)),
+            frozen(np.ones((n, 1))),
+        )
 
     def __repr__(self) -> str:
         p = self.params
@@ -142,39 +152,45 @@ class AggregativeGame(OwnPriceIncentive, IncentiveGame):
         p = self.params
         return 0.5 * p.curvature * x**2 - p.benefit * x + x * (p.alpha + p.beta * self.aggregate(x))
 
-    def rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return -(self.costs(x) + theta * x)
 
-    def pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         p = self.params
-        sigma = self.aggregate(x)
-        return -((p.curvature + p.beta / p.n) * x - p.benefit + p.alpha + p.beta * sigma + theta)
+        gradient = np.multiply(x, -self._own_slope)  # in place: one array allocated per call
+        gradient += p.benefit
+        gradient -= theta
+        gradient -= p.alpha + p.beta * self.aggregate(x)
+        return gradient
 
-    def jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    def _jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
         p = self.params
         return -((p.curvature + p.beta / p.n) * tangent + p.beta * np.mean(tangent))
 
-    def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
-        return self.jvp_x(x, theta, cotangent)
+    def _vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        return self._jvp_x(x, theta, cotangent)
 
-    def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _jacobian_x_structure(self, x: np.ndarray, theta: np.ndarray) -> LowRankJacobian:
+        """``∂v/∂x = −diag(q + β/n) − (β/n) 11ᵀ``: diagonal plus rank one."""
+        return self._structure
+
+    def _best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """``argmin_{x^i} J_i + p_i x^i`` given the others: ``x^i`` enters σ with weight 1/n."""
         p = self.params
         others = (np.sum(x) - x) / p.n
         unconstrained = (p.benefit - p.alpha - p.beta * others - theta) / (p.curvature + 2 * p.beta / p.n)
         return np.clip(unconstrained, 0.0, p.cap)
 
-    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def _unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
         p = self.params
         others = ((np.sum(x) - x) / p.n)[:, None]
         sigma = others + actions / p.n
         cost = 0.5 * p.curvature[:, None] * actions**2 - p.benefit[:, None] * actions
         return -(cost + actions * (p.alpha + p.beta * sigma) + theta[:, None] * actions)
 
-    def equilibrium(self, theta: np.ndarray) -> np.ndarray:
+    def _equilibrium(self, theta: np.ndarray) -> np.ndarray:
         """``x^i = clip((b_i − α − p_i − βσ)/(q_i + β/n), 0, x̄_i)`` with σ solved exactly."""
         p = self.params
-        theta = self.validate_incentive(theta)
         intercept = p.benefit - p.alpha - theta
         slope = p.curvature + p.beta / p.n
         if p.beta == 0:
@@ -182,13 +198,16 @@ class AggregativeGame(OwnPriceIncentive, IncentiveGame):
         sigma = solve_aggregate(intercept, p.beta, slope, p.cap, 1.0 / p.n)
         return np.clip((intercept - p.beta * sigma) / slope, 0.0, p.cap)
 
-    def social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
+    def _social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
         p = self.params
         return float(np.sum(self.costs(x)) + 0.5 * p.kappa * p.n * self.aggregate(x) ** 2)
 
-    def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         p = self.params
-        return p.curvature * x - p.benefit + p.alpha + (2 * p.beta + p.kappa) * self.aggregate(x)
+        gradient = np.multiply(x, p.curvature)
+        gradient -= p.benefit
+        gradient += p.alpha + (2 * p.beta + p.kappa) * self.aggregate(x)
+        return gradient
 
     def social_optimum(self) -> SocialOptimum:
         """``x^i = clip((b_i − α − (2β + κ)σ)/q_i, 0, x̄_i)`` with σ solved exactly."""
@@ -200,7 +219,7 @@ class AggregativeGame(OwnPriceIncentive, IncentiveGame):
         else:
             sigma = solve_aggregate(intercept, coupling, p.curvature, p.cap, 1.0 / p.n)
             x = np.clip((intercept - coupling * sigma) / p.curvature, 0.0, p.cap)
-        return SocialOptimum(self.social_cost(x, np.zeros(p.n)), x)
+        return SocialOptimum(self._social_cost(x, np.zeros(p.n)), x)
 
     def first_best_incentive(self) -> FirstBestIncentive:
         """The Pigouvian price ``p_i* = ∇_iΦ(x^so) − ∇_iJ_i(x^so) = (β + κ)σ^so − βx_i^so/n``.

@@ -31,6 +31,7 @@ from incentive_envs.core import (
     FirstBestIncentive,
     IncentiveGame,
     IncentiveSet,
+    LowRankJacobian,
     OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
@@ -160,6 +161,9 @@ class CournotGame(OwnPriceIncentive, IncentiveGame):
     ``π ∈ [tax_bounds]^n``. Planner cost: ``f(π, a) = −W(a)``.
     """
 
+    has_best_response = True
+    has_payoffs = True
+
     def __init__(self, params: CournotParams):
         if not isinstance(params, CournotParams):
             raise ValueError(f"params must be CournotParams, got {type(params).__name__}")
@@ -168,6 +172,12 @@ class CournotGame(OwnPriceIncentive, IncentiveGame):
         self.strategy_set = StrategySet("box", (1,) * n, np.zeros(n), np.full(n, params.output_cap))
         low, high = params.tax_bounds
         self.incentive_set = IncentiveSet(np.full(n, low), np.full(n, high))
+        self._social_marginal_cost = frozen(params.social_marginal_cost)
+        self._structure = LowRankJacobian(
+            frozen(np.full(n, -(params.gamma + params.k))),
+            frozen(np.full((n, 1), -params.gamma)),
+            frozen(np.ones((n, 1))),
+        )
 
     def __repr__(self) -> str:
         p = self.params
@@ -175,42 +185,50 @@ class CournotGame(OwnPriceIncentive, IncentiveGame):
 
     def price(self, x: np.ndarray) -> float:
         """Market price ``p(Q) = p0 − γ Σ a^j``."""
-        return self.params.p0 - self.params.gamma * float(np.sum(x))
+        return self.params.p0 - self.params.gamma * float(np.add.reduce(x))
 
-    def rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         p = self.params
         return x * (self.price(x) - p.marginal_cost - 0.5 * p.k * x - theta)
 
-    def pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        # in place: one array allocated per call (large temporaries cost page faults)
         p = self.params
-        return self.price(x) - (p.gamma + p.k) * x - p.marginal_cost - theta
+        gradient = np.multiply(x, -(p.gamma + p.k))
+        gradient -= p.marginal_cost
+        gradient -= theta
+        gradient += self.price(x)
+        return gradient
 
-    def jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    def _jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
         p = self.params
         return -p.gamma * np.sum(tangent) - (p.gamma + p.k) * tangent
 
-    def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
-        return self.jvp_x(x, theta, cotangent)  # ∂v/∂a is symmetric
+    def _vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        return self._jvp_x(x, theta, cotangent)  # ∂v/∂a is symmetric
 
-    def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _jacobian_x_structure(self, x: np.ndarray, theta: np.ndarray) -> LowRankJacobian:
+        """``∂v/∂a = −(γ + k) I − γ 11ᵀ``: diagonal plus rank one."""
+        return self._structure
+
+    def _best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """``argmax_{a^i} u^i(a^i, a^{-i})``: ``clip((p0 − c^i − π^i − γQ^{-i})/(2γ + k))``."""
         p = self.params
         others = np.sum(x) - x
         unconstrained = (p.p0 - p.marginal_cost - theta - p.gamma * others) / (2 * p.gamma + p.k)
         return np.clip(unconstrained, 0.0, p.output_cap)
 
-    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def _unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
         p = self.params
         others = (np.sum(x) - x)[:, None]
         price = p.p0 - p.gamma * (others + actions)
         return actions * (price - p.marginal_cost[:, None] - 0.5 * p.k * actions - theta[:, None])
 
-    def equilibrium(self, theta: np.ndarray) -> np.ndarray:
+    def _equilibrium(self, theta: np.ndarray) -> np.ndarray:
         """Exact Nash equilibrium: ``a^i = clip((p0 − c^i − π^i − γQ)/(γ + k), 0, a_max)``
         with ``Q`` the unique root of the aggregate equation (an LCP solved on its active set).
         """
         p = self.params
-        theta = self.validate_incentive(theta)
         intercept = p.p0 - p.marginal_cost - theta
         total = solve_aggregate(intercept, p.gamma, p.gamma + p.k, p.output_cap)
         return np.clip((intercept - p.gamma * total) / (p.gamma + p.k), 0.0, p.output_cap)
@@ -222,12 +240,14 @@ class CournotGame(OwnPriceIncentive, IncentiveGame):
         production = p.marginal_cost @ x + 0.5 * p.k * (x @ x)
         return p.p0 * total - 0.5 * p.gamma * total**2 - production - p.tau * (p.emission_rate @ x)
 
-    def social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
+    def _social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
         return -self.welfare(x)
 
-    def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        p = self.params
-        return -(self.price(x) - p.social_marginal_cost - p.k * x)
+    def _social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        gradient = np.multiply(x, self.params.k)  # −(p(Q) − e − k a), in place
+        gradient += self._social_marginal_cost
+        gradient -= self.price(x)
+        return gradient
 
     def social_optimum(self) -> SocialOptimum:
         """Exact first best ``max_{a ∈ [0, a_max]^n} W(a)``.

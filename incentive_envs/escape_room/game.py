@@ -11,14 +11,19 @@ open in a step if at least ``M`` agents pick the lever in that step. An agent's 
 
 The episode ends as soon as the door is open and at least one agent picked the door.
 :func:`step_batch` is the single implementation of these rules: the PettingZoo env steps
-through it, and batched learners may call it directly on many games at once.
+through it, and :class:`EscapeRoomTask` exposes it as an
+:class:`~incentive_envs.episodic.EpisodicTask` for batched learners and designers.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-from incentive_envs.validation import check_int
+from incentive_envs.episodic import MAX_BATCH, check_generator
+from incentive_envs.validation import check_int, check_positive_int
 
 LEVER, START, DOOR = 0, 1, 2
 """The three positions; an action is the target position."""
@@ -142,3 +147,85 @@ def step_batch(positions, actions, threshold: int) -> tuple[np.ndarray, np.ndarr
     env_rewards = np.where(at_open_door, DOOR_REWARD, np.where(actions == positions, 0.0, -MOVE_COST))
     done = np.any(at_open_door, axis=1)
     return actions.astype(np.int64), env_rewards, door_open, done
+
+
+@dataclass(frozen=True)
+class EscapeRoomTask:
+    """ER(N, M) as an :class:`~incentive_envs.episodic.EpisodicTask`.
+
+    The state of ``B`` games is the positions array ``(B, N)`` (int64, everyone at the start
+    after :meth:`reset`). Every agent observes the one-hot positions of all agents
+    (``3N`` entries, agent ``i``'s block at ``[3i, 3i + 3)``); the designer's features are
+    ``[one-hot positions, one-hot joint action]`` (``6N``); hand-made bonuses pay for every
+    lever pull (the prosocial event); the reward scale is ``|optimum(N, M)|``. The game is deterministic: ``rng`` is
+    accepted and not drawn from.
+
+    Parameters
+    ----------
+    n_agents, threshold : int
+        ``N`` and ``M`` (:func:`check_params`).
+    max_steps : int
+        Steps per episode before truncation.
+    """
+
+    n_agents: int
+    threshold: int
+    max_steps: int = 5
+
+    n_actions: ClassVar[int] = N_POSITIONS
+    prosocial_action: ClassVar[int] = LEVER
+
+    def __post_init__(self) -> None:
+        n_agents, threshold = check_params(self.n_agents, self.threshold)
+        object.__setattr__(self, "n_agents", n_agents)
+        object.__setattr__(self, "threshold", threshold)
+        object.__setattr__(self, "max_steps", check_positive_int(self.max_steps, "max_steps"))
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        return (N_POSITIONS * self.n_agents,)
+
+    @property
+    def incentive_feature_size(self) -> int:
+        return 2 * N_POSITIONS * self.n_agents
+
+    @property
+    def reward_scale(self) -> float:
+        return abs(self.optimum)
+
+    @property
+    def optimum(self) -> float:
+        """The largest collective environment return of an episode, ``10 (N − M) − M``
+        (:func:`optimum`): the ground truth of the engine's optimality gap."""
+        return optimum(self.n_agents, self.threshold)
+
+    def reset(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """``B`` games with every agent at the start."""
+        check_generator(rng)
+        return np.full(
+            (check_positive_int(batch_size, "batch_size", MAX_BATCH), self.n_agents), START, dtype=np.int64
+        )
+
+    def observe(self, state: np.ndarray) -> np.ndarray:
+        """The one-hot positions, the same for every agent: ``(B, N, 3N)`` float32."""
+        encoded = one_hot(state)
+        return np.broadcast_to(encoded[:, None], (encoded.shape[0], self.n_agents, encoded.shape[1])).copy()
+
+    def step(
+        self, state: np.ndarray, actions: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`step_batch`: ``(positions, env_rewards, done)``."""
+        positions, rewards, _, done = step_batch(state, actions, self.threshold)
+        return positions, rewards, done
+
+    def incentive_features(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``[one-hot positions, one-hot joint action]``, shape ``(B, 6N)`` float32."""
+        return np.concatenate((one_hot(state), one_hot(actions)), axis=-1)
+
+    def global_state(self, state: np.ndarray) -> np.ndarray:
+        """The one-hot positions, shape ``(B, 3N)`` float32."""
+        return one_hot(state)
+
+    def prosocial_events(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """1 for every agent that picks the lever, else 0: shape ``(B, N)`` float64."""
+        return (np.asarray(actions) == LEVER).astype(np.float64)

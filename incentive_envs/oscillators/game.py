@@ -37,6 +37,7 @@ from incentive_envs.core import (
     FirstBestIncentive,
     IncentiveGame,
     IncentiveSet,
+    LowRankJacobian,
     OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
@@ -134,6 +135,9 @@ def _order_parameter(x: np.ndarray) -> tuple[float, float]:
 class OscillatorGame(OwnPriceIncentive, IncentiveGame):
     """The model of the coupled-oscillator game; incentives are linear prices on phases."""
 
+    has_best_response = True
+    has_payoffs = True
+
     def __init__(self, params: OscillatorParams):
         if not isinstance(params, OscillatorParams):
             raise ValueError(f"params must be OscillatorParams, got {type(params).__name__}")
@@ -157,7 +161,7 @@ class OscillatorGame(OwnPriceIncentive, IncentiveGame):
             1.0 - radius * np.cos(x - angle)
         )
 
-    def rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return -(self.costs(x) + theta * x)
 
     def _coupled_gradient(self, x: np.ndarray, weight: float) -> np.ndarray:
@@ -197,16 +201,25 @@ class OscillatorGame(OwnPriceIncentive, IncentiveGame):
             x = x - step * direction
         raise np.linalg.LinAlgError("Newton's method did not converge in 100 iterations")
 
-    def pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return -(self._coupled_gradient(x, self.params.coupling) + theta)
 
-    def jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    def _jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
         return -self._coupled_hvp(x, tangent, self.params.coupling)
 
-    def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
-        return self.jvp_x(x, theta, cotangent)  # symmetric: a potential game
+    def _vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        return self._jvp_x(x, theta, cotangent)  # symmetric: a potential game
 
-    def best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _jacobian_x_structure(self, x: np.ndarray, theta: np.ndarray) -> LowRankJacobian:
+        """``∂v/∂x = −diag(r + K R cos(x − ψ)) + (K/n)(c cᵀ + s sᵀ)``: diagonal plus rank two."""
+        p = self.params
+        radius, angle = _order_parameter(x)
+        waves = np.stack((np.cos(x), np.sin(x)), axis=1)
+        return LowRankJacobian(
+            -(p.stiffness + p.coupling * radius * np.cos(x - angle)), (p.coupling / p.n) * waves, waves
+        )
+
+    def _best_response(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Each agent's exact best response: the root of
         ``r_i (a − ω_i) + (K/n) |S_i| sin(a − φ_i) + p_i = 0`` with ``S_i = Σ_{j≠i} e^{i x^j} = |S_i| e^{iφ_i}``,
         strictly increasing in ``a`` (``r_i > K``), solved by vectorised Newton."""
@@ -222,7 +235,7 @@ class OscillatorGame(OwnPriceIncentive, IncentiveGame):
                 break
         return np.clip(response, -np.pi, np.pi)
 
-    def unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def _unilateral_rewards(self, x: np.ndarray, theta: np.ndarray, actions: np.ndarray) -> np.ndarray:
         p = self.params
         phasors = np.exp(1j * x)
         others = (np.sum(phasors) - phasors)[:, None]  # Σ_{j≠i} e^{i x^j}
@@ -230,22 +243,21 @@ class OscillatorGame(OwnPriceIncentive, IncentiveGame):
         spread = 0.5 * p.stiffness[:, None] * (actions - p.natural_phase[:, None]) ** 2
         return -(spread + coupling + theta[:, None] * actions)
 
-    def equilibrium(self, theta: np.ndarray) -> np.ndarray:
+    def _equilibrium(self, theta: np.ndarray) -> np.ndarray:
         """The unique (interior) Nash equilibrium: Newton on ``v_θ(x) = 0``."""
-        theta = self.validate_incentive(theta)
         return self._newton(
             lambda x: self._coupled_gradient(x, self.params.coupling) + theta,
             self.params.coupling,
             np.array(self.params.natural_phase),
         )
 
-    def social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
+    def _social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
         p = self.params
         radius, _ = _order_parameter(x)
         spread = 0.5 * float(p.stiffness @ (x - p.natural_phase) ** 2)
         return spread + (2 * p.coupling + p.externality) * 0.5 * p.n * (1.0 - radius**2)
 
-    def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         p = self.params
         return self._coupled_gradient(x, 2 * p.coupling + p.externality)
 
@@ -254,7 +266,7 @@ class OscillatorGame(OwnPriceIncentive, IncentiveGame):
         p = self.params
         weight = 2 * p.coupling + p.externality
         x = self._newton(lambda z: self._coupled_gradient(z, weight), weight, np.array(p.natural_phase))
-        return SocialOptimum(self.social_cost(x, np.zeros(p.n)), x)
+        return SocialOptimum(self._social_cost(x, np.zeros(p.n)), x)
 
     def first_best_incentive(self) -> FirstBestIncentive:
         """The Pigouvian price ``p_i* = (K + κ) R sin(x_i^so − ψ)`` (unique: everything is interior)."""

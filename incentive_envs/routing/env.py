@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from incentive_envs.env import ACTION_TOLERANCE, IncentiveParallelEnv, StageGameConfig, env_constructors
+from incentive_envs.env import IncentiveParallelEnv, StageGameConfig, env_constructors
 from incentive_envs.routing.game import DEFAULT_PATHS_PER_OD, RoutingGame
 from incentive_envs.routing.network import (
     SIOUX_FALLS_TOLLED_LINKS,
@@ -186,7 +186,7 @@ class CongestionEnv(IncentiveParallelEnv):
                 trimmed[agent] = action  # reported by the base class
                 continue
             action = as_finite_array(action, f"actions[{agent!r}]", (self.paths_per_od,))
-            outside = np.flatnonzero((action < -ACTION_TOLERANCE) | (action > 1.0 + ACTION_TOLERANCE))
+            outside = np.flatnonzero((action < 0.0) | (action > 1.0))
             if outside.size:
                 raise ValueError(
                     f"actions[{agent!r}] = {float(action[outside[0]])!r} is outside the action space [0, 1]"

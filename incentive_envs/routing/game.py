@@ -139,47 +139,47 @@ class RoutingGame(IncentiveGame):
         return cost
 
     # -- the agents' side ----------------------------------------------------------------
-    def rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _rewards(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Minus each OD pair's mean path cost ``Σ_a q^{ia} c^{ia}`` (with ``0 log 0 = 0``)."""
         cost = self.path_costs(x, theta, entropy=False)
         entropy = self.eta * (np.log(np.where(x > 0, x, 1.0)) + 1.0)
         return -self.strategy_set.block_sum(x * (cost + entropy))
 
-    def pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _pseudo_gradient(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return -self.path_costs(x, theta)
 
-    def jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    def _jvp_x(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
         slope = self.network.link_cost_derivative(self.link_flow(x))
         congestion = self._incidence_t @ (slope * (self._incidence @ (self._path_demand * tangent)))
         return -(congestion + self.eta * tangent / np.maximum(x, MIN_SHARE))
 
-    def vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+    def _vjp_x(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         slope = self.network.link_cost_derivative(self.link_flow(x))
         congestion = self._path_demand * (self._incidence_t @ (slope * (self._incidence @ cotangent)))
         return -(congestion + self.eta * cotangent / np.maximum(x, MIN_SHARE))
 
-    def jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    def _jvp_theta(self, x: np.ndarray, theta: np.ndarray, tangent: np.ndarray) -> np.ndarray:
         return -(self._incidence_t @ (self._toll_map @ tangent))
 
-    def vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+    def _vjp_theta(self, x: np.ndarray, theta: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         return -(self._toll_map.T @ (self._incidence @ cotangent))
 
-    def equilibrium(self, theta: np.ndarray, tolerance: float = 1e-11) -> np.ndarray:
+    def _equilibrium(self, theta: np.ndarray) -> np.ndarray:
         """The logit equilibrium ``x*(θ)`` (see :func:`logit_equilibrium`)."""
-        return logit_equilibrium(self, self.validate_incentive(theta), tolerance=tolerance)
+        return logit_equilibrium(self, theta)
 
     # -- the planner's side --------------------------------------------------------------
-    def social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
+    def _social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
         """Total system travel time ``Σ_e x_e t_e(x_e)``."""
         flow = self.link_flow(x)
         return float(flow @ self.network.link_cost(flow))
 
-    def social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         flow = self.link_flow(x)
         marginal = self.network.link_cost(flow) + flow * self.network.link_cost_derivative(flow)
         return self._path_demand * (self._incidence_t @ marginal)
 
-    def social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return np.zeros(self.incentive_set.dim)
 
     def social_optimum(self, relative_gap: float = 1e-10, max_iterations: int = 100_000) -> SocialOptimum:
