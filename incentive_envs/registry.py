@@ -18,6 +18,13 @@ capability         meaning
 ``payoffs``        counterfactual payoffs of one-dimensional agents (Hedge, logit choice)
 ``episodic``       a batched episodic task played by policy-gradient learners: the model is
                    an :class:`~incentive_envs.episodic.EpisodicTask`
+``bonus``          (episodic tasks) the incentive is a non-negative bonus per agent added to
+                   its environment reward, paid per step or per prosocial event
+``tax_schedule``   the incentive is a bracketed schedule of marginal income-tax rates
+                   ``θ ∈ [0, 1]^B`` whose revenue is rebated lump-sum, and the planner
+                   maximises equality × productivity; the model (or the task's ``game``) is
+                   a :class:`~incentive_envs.tax_economy.TaxEconomyGame`, which the tax
+                   baselines (US federal, Saez) read
 =================  ==========================================================================
 
 Adding a game means writing its model and env and one :func:`register` call at the bottom
@@ -42,7 +49,19 @@ from incentive_envs.routing.env import CongestionConfig, CongestionEnv, congesti
 from incentive_envs.tax_economy.env import TaxEconomyConfig, TaxEconomyEnv, tax_economy_game
 from incentive_envs.validation import build_config
 
-CAPABILITIES = frozenset({"model", "box", "simplex", "linear_prices", "best_response", "payoffs", "episodic"})
+CAPABILITIES = frozenset(
+    {
+        "model",
+        "box",
+        "simplex",
+        "linear_prices",
+        "best_response",
+        "payoffs",
+        "episodic",
+        "bonus",
+        "tax_schedule",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -257,7 +276,7 @@ register(
         env_class=EscapeRoomEnv,
         game_factory=lambda config: EscapeRoomTask(config.n_agents, config.threshold, config.max_cycles),
         size_field="n_agents",
-        capabilities=frozenset({"episodic"}),
+        capabilities=frozenset({"episodic", "bonus"}),
     )
 )
 register(
@@ -269,7 +288,7 @@ register(
         env_class=CleanupEnv,
         game_factory=CleanupTask,
         size_field="n_agents",
-        capabilities=frozenset({"episodic"}),
+        capabilities=frozenset({"episodic", "bonus"}),
     )
 )
 register(
@@ -282,6 +301,6 @@ register(
         env_class=TaxEconomyEnv,
         game_factory=tax_economy_game,
         size_field="n_workers",
-        capabilities=frozenset({"model", "box", "best_response", "payoffs"}),
+        capabilities=frozenset({"model", "box", "best_response", "payoffs", "tax_schedule"}),
     )
 )

@@ -17,6 +17,7 @@ GAME_PARAMS = {
     "congestion": {"network": "braess"},
     "escape_room": {"n_agents": 2, "threshold": 1},
     "cleanup": {},
+    "tax_economy": {"n_workers": 6},
 }
 FAST = {"max_inner": 200, "batch_size": 4}
 """Planner parameters that keep every run short (applied where the planner has them)."""

@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pettingzoo.test import api_test, parallel_api_test
 
+from agents import EuclideanMirrorDescent
+from agents.fixed_point import free_coordinates
 from incentive_envs import TaxEconomyGame, TaxEconomyParams, make, registry, tax_economy_v0
 from incentive_envs.tax_economy.game import (
     US_FEDERAL_2018_RATES,
@@ -31,7 +33,8 @@ from incentive_envs.tax_economy.game import (
     us_federal_rates,
 )
 from incentive_envs.tax_economy.torch_model import TorchTaxEconomy
-from planners.hypergradient import projected_hypergradient
+from planners.baselines import optimal_incentive
+from planners.hypergradient import exact_hypergradient, implicit_hypergradient
 
 _SCRIPT = importlib.util.spec_from_file_location(
     "tax_economy_script", Path(__file__).resolve().parents[1] / "scripts" / "tax_economy.py"
@@ -136,7 +139,9 @@ def test_best_response_bunches_at_a_concave_kink_and_is_pinned():
     np.testing.assert_array_equal(labour, 4.0 / p.skill)
     state = game.equilibrium_state(theta)
     assert state.lump_sum == 0.0 and np.all(state.income == 4.0) and not state.free.any()
-    assert not game.free_mask(state.labour, theta).any()
+    assert game._pinned_coordinates(state.labour, theta).all()  # held by the kink, like a bound
+    np.testing.assert_array_equal(game.pseudo_gradient(state.labour, theta), 0.0)  # 0 ∈ [v⁺, v⁻]
+    assert free_coordinates(game, state.labour, theta, 1.0).size == 0
 
 
 def test_best_response_with_falling_rates_picks_the_better_local_optimum():
@@ -148,7 +153,7 @@ def test_best_response_with_falling_rates_picks_the_better_local_optimum():
     grid = np.linspace(0.0, p.max_labour, 100_001)
     income = p.skill[:, None] * grid
     coin = p.endowment + income - tax_liability(income, theta, p.cutoffs) + 0.5
-    brute = grid[np.argmax(game.utility_of_coin(coin) - p.labour_cost * grid, axis=1)]
+    brute = grid[np.argmax(game._utility_of_coin(coin) - p.labour_cost * grid, axis=1)]
     np.testing.assert_allclose(labour, brute, atol=p.max_labour / 100_000)
     low, high = labour * game.params.skill < 5.0, labour * game.params.skill > 5.0
     assert low.any() and high.any()  # both local optima are used: utility is not concave
@@ -205,7 +210,9 @@ def test_equilibrium_kkt_conditions_with_bunching(seed):
     assert np.all(gain * (1 - theta[k - 1]) >= p.labour_cost) and np.all(
         gain * (1 - theta[k]) <= p.labour_cost
     )
-    np.testing.assert_array_equal(game.free_mask(state.labour, theta), free)
+    assert np.all(v[kink] == 0.0)  # the superdifferential's element nearest 0: a fixed point of play
+    # the generic projected map's free set (box and pinned coordinates excluded) is the solver's
+    np.testing.assert_array_equal(free_coordinates(game, state.labour, theta, 1.0), np.flatnonzero(free))
 
 
 def test_budget_residual_is_monotone_so_the_root_is_unique():
@@ -318,33 +325,45 @@ def _hypergradient_check(game, theta, eps=1e-6):
     for e in np.eye(7):
         assert _same_piece(game, theta - eps * e, theta + eps * e), "finite difference crosses a kink of f*"
     fd = np.array([_central(game.equilibrium_social_cost, theta, e, eps) for e in np.eye(7)])
-    exact = game.equilibrium_hypergradient(theta)
+    exact = exact_hypergradient(game, theta)  # the generic path: projected map, pinned workers fixed
     np.testing.assert_allclose(exact, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
+    np.testing.assert_allclose(game._hypergradient(theta), exact, rtol=1e-9, atol=1e-9 * np.abs(fd).max())
     return exact
 
 
-def test_hypergradient_of_a_flat_tax_matches_fd_and_the_generic_implicit_gradient():
+def test_hypergradient_of_a_flat_tax_matches_fd():
     game = _game(25, 2)
-    theta = np.full(7, 0.3)  # no kink: only box ends pin workers, as the generic map assumes
-    exact = _hypergradient_check(game, theta)
-    x = game.equilibrium(theta)
-    np.testing.assert_allclose(projected_hypergradient(game, x, theta), exact, rtol=1e-7)
+    _hypergradient_check(game, np.full(7, 0.3))  # no kink: only box ends pin workers
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_hypergradient_with_bunching_matches_finite_differences(seed):
-    rng = np.random.default_rng(100 + seed)
-    game = _game(40, seed)
-    while True:  # a rising schedule with bunchers, evaluated away from the kinks of f*
+def _bunching_schedule(game, rng):
+    """A rising schedule with bunchers, away from the kinks of f*."""
+    while True:
         theta = np.clip(_progressive(rng) + rng.uniform(0.02, 0.05, 7).cumsum(), 0.0, 0.95)
         state = game.equilibrium_state(theta)
         bunching = ~state.free & (state.labour > 0) & (state.labour < game.params.max_labour)
         pieces = [_same_piece(game, theta - 1e-6 * e, theta + 1e-6 * e) for e in np.eye(7)]
         if bunching.any() and all(pieces):
-            break
+            return theta, state, bunching
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_generic_implicit_hypergradient_with_bunching_matches_finite_differences(seed):
+    # the case a box-only free set got wrong: bunchers must be held like coordinates at a bound
+    game = _game(40, seed)
+    theta, state, bunching = _bunching_schedule(game, np.random.default_rng(100 + seed))
+    pinned = game._pinned_coordinates(state.labour, theta)
+    np.testing.assert_array_equal(pinned, bunching)
     exact = _hypergradient_check(game, theta)
-    # a box-only free set treats the bunchers as free: the generic map is wrong here
-    assert not np.allclose(projected_hypergradient(game, state.labour, theta), exact, rtol=1e-3)
+    for step in (1.0, 50.0):  # at the equilibrium the result does not depend on the learner's step
+        learner = EuclideanMirrorDescent(game.strategy_set, step)
+        np.testing.assert_allclose(
+            implicit_hypergradient(game, learner, state.labour, theta), exact, rtol=1e-9
+        )
+    # counterfactual: treating the bunchers as free gives a different (wrong) gradient
+    unpinned = type(game)(game.params)
+    unpinned._pinned_coordinates = lambda x, t: None
+    assert not np.allclose(exact_hypergradient(unpinned, theta), exact, rtol=1e-3)
 
 
 def test_frontier_gradients_match_finite_differences():
@@ -404,16 +423,32 @@ def test_optimal_schedule_beats_the_baselines_and_restarts_agree():
         assert first.social_cost <= game.equilibrium_social_cost(rng.uniform(0, 1, 7))
 
 
-@pytest.mark.slow
 def test_social_optimum_is_the_cached_default_search():
-    game = _game(5, 3)
-    optimum = game.social_optimum()  # the default search: ~13,000 equilibria
-    search = game._optimum
+    game = _game(6, 3)
+    optimum = game.social_optimum()  # the default search (~13,000 equilibria, batched): about a second
+    search = game.optimum()
     assert optimum.value == search.social_cost == game.equilibrium_social_cost(search.rates)
+    np.testing.assert_array_equal(optimum.incentive, search.rates)
     np.testing.assert_array_equal(optimum.strategy, game.equilibrium(search.rates))
-    assert game.social_optimum().value == optimum.value and game._optimum is search
+    assert game.social_optimum().value == optimum.value and game.optimum() is search
     rng = np.random.default_rng(1)
     assert all(optimum.value <= game.equilibrium_social_cost(rng.uniform(0, 1, 7)) for _ in range(200))
+    # no better schedule nearby, and the local search of the oracle planner does not beat it
+    assert optimum.value <= game.equilibrium_social_cost(optimal_incentive(game))
+    for _ in range(50):
+        nearby = np.clip(search.rates + 1e-4 * rng.standard_normal(7), 0.0, 1.0)
+        assert optimum.value <= game.equilibrium_social_cost(nearby)
+
+
+def test_batched_equilibria_equal_one_at_a_time():
+    game = _game(50, 4)
+    rng = np.random.default_rng(4)
+    thetas = np.vstack([_progressive(rng) for _ in range(20)] + [rng.uniform(0, 1, (20, 7)), np.zeros(7)])
+    batch = game._equilibria(thetas)
+    for index, theta in enumerate(thetas):
+        single = game.equilibrium_state(theta)
+        for field, values in zip(single._fields, batch):
+            np.testing.assert_array_equal(np.asarray(getattr(single, field)), values[index], err_msg=field)
 
 
 def test_pareto_frontier_is_non_dominated_and_spans_both_ends():
@@ -496,7 +531,9 @@ def test_multi_step_determinism_under_a_seed():
 
 
 def test_rewards_observations_and_feedback_follow_the_model():
-    env = tax_economy_v0.parallel_env(n_workers=4, max_cycles=5)
+    env = tax_economy_v0.parallel_env(
+        n_workers=4, max_cycles=5, feedback=("gradient", "best_response", "payoffs")
+    )
     observations, infos = env.reset(seed=0)
     game = env.game
     np.testing.assert_allclose(
@@ -523,13 +560,16 @@ def test_rewards_observations_and_feedback_follow_the_model():
         np.testing.assert_allclose(
             infos[agent]["best_response"], game.best_response(labour, rates)[i : i + 1]
         )
+        np.testing.assert_allclose(
+            infos[agent]["payoffs"], game.unilateral_rewards(labour, rates, env._payoff_actions)[i]
+        )
         assert terminations[agent] is False and truncations[agent] is False
     assert "lump sum" in tax_economy_v0.parallel_env(n_workers=2, render_mode="ansi").render()
 
 
 def test_registry_entry_and_capabilities():
     entry = registry()["tax_economy_v0"]
-    assert entry.capabilities == {"model", "box", "best_response", "payoffs"}
+    assert entry.capabilities == {"model", "box", "best_response", "payoffs", "tax_schedule"}
     game = entry.make_game(n_workers=5, instance_seed=3)
     assert isinstance(game, TaxEconomyGame) and game.params.n == 5
     np.testing.assert_array_equal(game.params.skill, TaxEconomyParams.pareto(5, seed=3).skill)
@@ -570,8 +610,10 @@ def test_bad_schedules_raise_value_errors_naming_them(bad):
     for call in (
         game.equilibrium,
         game.equilibrium_state,
-        game.equilibrium_hypergradient,
+        game.equilibrium_social_cost,
         lambda t: game.best_response_to_lump_sum(t, 1.0),
+        lambda t: game.lump_sum(np.zeros(5), t),
+        lambda t: game.coin(np.zeros(5), t),
     ):
         with pytest.raises(ValueError, match="theta"):
             call(bad)

@@ -147,11 +147,11 @@ class TaxEconomyEnv(IncentiveParallelEnv):
     def _observations(self, strategy: np.ndarray, incentive: np.ndarray) -> np.ndarray:
         p = self.game.params
         n = p.n
-        lump_sum = self.game.lump_sum(strategy, incentive)
+        lump_sum = self.game._lump_sum(strategy, incentive)
         return np.concatenate(
             (
                 np.stack(
-                    (p.skill, p.skill * strategy, self.game.coin(strategy, incentive), np.full(n, lump_sum)),
+                    (p.skill, p.skill * strategy, self.game._coin(strategy, incentive), np.full(n, lump_sum)),
                     axis=1,
                 ),
                 np.broadcast_to(incentive, (n, p.n_brackets)),
@@ -160,9 +160,9 @@ class TaxEconomyEnv(IncentiveParallelEnv):
         )
 
     def _render_text(self) -> str:
-        coin = self.game.coin(self._strategy, self._incentive)
+        coin = self.game._coin(self._strategy, self._incentive)
         return (
-            f"{super()._render_text()}  lump sum {self.game.lump_sum(self._strategy, self._incentive):.6g}  "
+            f"{super()._render_text()}  lump sum {self.game._lump_sum(self._strategy, self._incentive):.6g}  "
             f"equality {equality(coin):.4f}  productivity {productivity(coin):.6g}"
         )
 
