@@ -129,20 +129,22 @@ class IncentiveParallelEnv(ParallelEnv):
             raise ValueError(f"feedback {missing} is not available for {type(game).__name__}")
         self._slices = strategy_set.agent_slices
         self._equal_blocks = len(set(strategy_set.agent_sizes)) == 1
-        self._action_array_shape = (
-            (strategy_set.n_agents, strategy_set.agent_sizes[0])
-            if self._equal_blocks
-            else (strategy_set.dim,)
-        )
         self.possible_agents = [f"{agent_prefix}_{i}" for i in range(strategy_set.n_agents)]
         self.agents: list[str] = []
         self._agent_index = {agent: i for i, agent in enumerate(self.possible_agents)}
         self._action_spaces = {
             agent: self._make_action_space(block) for agent, block in zip(self.possible_agents, self._slices)
         }
-        # The exact bounds actions are checked against: the action spaces' float32 bounds.
-        self._joint_low = self._action_low().astype(np.float32).astype(np.float64)
-        self._joint_high = self._action_high().astype(np.float32).astype(np.float64)
+        shapes = {space.shape for space in self._action_spaces.values()}
+        if len(shapes) != 1:
+            raise ValueError(f"every agent must have the same action space shape, got {sorted(shapes)}")
+        # The exact bounds actions are checked against: the action spaces' own float32 bounds.
+        self._action_low_array = np.stack([space.low for space in self._action_spaces.values()]).astype(
+            np.float64
+        )
+        self._action_high_array = np.stack([space.high for space in self._action_spaces.values()]).astype(
+            np.float64
+        )
         if "payoffs" in config.feedback:
             self._payoff_actions = strategy_set.action_grid(config.payoff_grid)
         obs_low, obs_high = self._observation_bounds()
@@ -267,10 +269,7 @@ class IncentiveParallelEnv(ParallelEnv):
     def step(self, actions: dict):
         if not self.agents:
             raise ValueError("step() called with no live agents: call reset() first")
-        self._strategy = self._joint_action(actions)
-        rewards = self.game._rewards(self._strategy, self._incentive)
-        self._round += 1
-        truncated = self._round >= self.max_cycles
+        rewards, truncated = self._advance(self._actions_array(actions))
         observations, infos = self._observation_dict(), self._info_dict()
         reward_dict = {agent: float(reward) for agent, reward in zip(self.possible_agents, rewards)}
         terminations = {agent: False for agent in self.agents}
@@ -279,7 +278,51 @@ class IncentiveParallelEnv(ParallelEnv):
             self.agents = []
         return observations, reward_dict, terminations, truncations, infos
 
-    def _joint_action(self, actions: dict) -> np.ndarray:
+    def step_arrays(self, actions) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The array path of :meth:`step` (what vector envs use): ``actions`` of shape
+        ``(n_agents, action size)`` in agent order, validated like :meth:`step`'s.
+
+        Returns
+        -------
+        observations : ndarray of float32, shape (n_agents, observation size)
+        rewards : ndarray of float64, shape (n_agents,)
+        truncated : bool
+            The episode reached ``max_cycles`` (call ``reset``).
+        """
+        if not self.agents:
+            raise ValueError("step_arrays() called with no live agents: call reset() first")
+        actions = as_finite_array(actions, "actions", self._action_low_array.shape)
+        rewards, truncated = self._advance(actions)
+        if truncated:
+            self.agents = []
+        return self._observations(self._strategy, self._incentive).astype(np.float32), rewards, truncated
+
+    def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Play one round from validated real ``actions`` ``(n_agents, action size)``."""
+        outside = np.argwhere((actions < self._action_low_array) | (actions > self._action_high_array))
+        if outside.size:
+            agent, index = (int(value) for value in outside[0])
+            raise ValueError(
+                f"actions[{self.possible_agents[agent]!r}] = {float(actions[agent, index])!r} is outside the action "
+                f"space [{self._action_low_array[agent, index]!r}, {self._action_high_array[agent, index]!r}]"
+            )
+        self._strategy = self._strategy_from_actions(actions)
+        self._round += 1
+        return self.game._rewards(self._strategy, self._incentive), self._round >= self.max_cycles
+
+    def _strategy_from_actions(self, actions: np.ndarray) -> np.ndarray:
+        """The flat joint strategy played by in-bounds ``actions`` ``(n_agents, action size)``:
+        the actions themselves, or on simplices the weights divided by their sums (all-zero
+        weights: uniform)."""
+        joint = actions.reshape(-1)
+        strategy_set = self.game.strategy_set
+        if strategy_set.kind != "simplex":
+            return joint
+        sums = np.repeat(strategy_set.block_sum(joint), strategy_set.agent_sizes)
+        return np.where(sums > 0, joint / np.where(sums > 0, sums, 1.0), strategy_set.uniform_point())
+
+    def _actions_array(self, actions: dict) -> np.ndarray:
+        """The actions of a dict keyed by agent as a validated ``(n_agents, action size)`` array."""
         if not isinstance(actions, dict):
             raise ValueError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
         try:
@@ -292,32 +335,20 @@ class IncentiveParallelEnv(ParallelEnv):
             raise ValueError(
                 f"actions must have one entry per live agent; missing {missing[:5]}, unknown {extra[:5]}"
             )
+        shape = self._action_low_array.shape
         try:  # one conversion for all agents; on failure the per-agent checks name the culprit
-            joint = np.array(values) if self._equal_blocks else np.concatenate(values)
+            joint = np.array(values)
         except (TypeError, ValueError):
             joint = None
         if (
             joint is None
             or joint.dtype.kind not in "iuf"
-            or joint.shape != self._action_array_shape
+            or joint.shape != shape
             or not np.isfinite(joint).all()
         ):
-            for agent, value, block in zip(self.possible_agents, values, self._slices):
-                as_finite_array(value, f"actions[{agent!r}]", (block.stop - block.start,))
-        joint = joint.astype(np.float64).reshape(-1)
-        outside = np.flatnonzero((joint < self._joint_low) | (joint > self._joint_high))
-        if outside.size:
-            index = outside[0]
-            agent = self.possible_agents[self.game.strategy_set.agent_of_coordinate[index]]
-            raise ValueError(
-                f"actions[{agent!r}] = {float(joint[index])!r} is outside the action space "
-                f"[{float(self._joint_low[index])!r}, {float(self._joint_high[index])!r}]"
-            )
-        if self.game.strategy_set.kind == "simplex":  # weights -> shares; all-zero weights -> uniform
-            strategy_set = self.game.strategy_set
-            sums = np.repeat(strategy_set.block_sum(joint), strategy_set.agent_sizes)
-            joint = np.where(sums > 0, joint / np.where(sums > 0, sums, 1.0), strategy_set.uniform_point())
-        return joint
+            for agent, value in zip(self.possible_agents, values):
+                as_finite_array(value, f"actions[{agent!r}]", shape[1:])
+        return joint.astype(np.float64)
 
     def _observation_dict(self) -> dict:
         observations = self._observations(self._strategy, self._incentive).astype(np.float32)

@@ -13,7 +13,8 @@ from agents.learners import EntropicMirrorDescent
 from agents.play import play_env
 from incentive_envs import congestion_v0
 from incentive_envs.routing import braess, pigou
-from incentive_envs.routing.network import BRAESS_BRIDGE_LINK, SIOUX_FALLS_TOLLED_LINKS
+from incentive_envs.routing.network import BRAESS_BRIDGE_LINK
+from incentive_envs.routing.tntp import SIOUX_FALLS_TOLLED_LINKS
 
 
 @pytest.mark.parametrize("network", ["braess", "sioux_falls"])

@@ -4,10 +4,12 @@ UE/SO closed forms (Pigou, Braess, tolled Braess), k shortest paths, the logit r
 
 import contextlib
 import functools
+import hashlib
 import http.server
 import itertools
 import re
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +22,25 @@ from incentive_envs.routing import (
     PathSet,
     RoutingGame,
     braess,
-    download_tntp,
     grid,
     k_shortest_paths,
     network_from_links,
     pigou,
     read_tntp,
     sioux_falls,
+    tntp_best_known_flow,
+    tntp_network,
     write_tntp,
 )
-from incentive_envs.routing.assignment import ShortestPathGraph, user_equilibrium
+from incentive_envs.routing.assignment import ConvergenceWarning, ShortestPathGraph, user_equilibrium
 from incentive_envs.routing.game import logit_equilibrium
-from incentive_envs.routing.network import (
-    BRAESS_BRIDGE_LINK,
+from incentive_envs.routing.network import BRAESS_BRIDGE_LINK
+from incentive_envs.routing.tntp import (
     SIOUX_FALLS_DIGEST,
     SIOUX_FALLS_TOLLED_LINKS,
+    TNTP_NETWORKS,
+    TntpNetworkFiles,
+    cache_dir,
     content_digest,
 )
 from planners.hypergradient import exact_hypergradient
@@ -300,7 +306,7 @@ def _replace_line(text: str, old: str, new: str) -> tuple[str, int]:
 @pytest.mark.parametrize(
     "old, new, problem",
     [
-        ("\t25900.20064\t", "\tabc\t", "malformed number in"),
+        ("\t25900.20064\t", "\tabc\t", "malformed number 'abc' in column 'capacity'"),
         ("\t4\t2\t100\t", "\t4\t9\t100\t", r"unknown term node 9 \(nodes are 1\.\.4\)"),
         ("\t1\t4\t100\t", "\t5\t4\t100\t", r"unknown init node 5 \(nodes are 1\.\.4\)"),
         ("\t1\t4\t100\t", "\t0\t4\t100\t", "unknown init node 0"),
@@ -332,21 +338,69 @@ def test_missing_header_column_names_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "old, new, problem",
+    "old, new, line, problem",
     [
-        ("<END OF METADATA>", "", "no <END OF METADATA> line"),
-        ("<NUMBER OF NODES> 4", "", "missing metadata <NUMBER OF NODES>"),
-        ("<NUMBER OF LINKS> 5", "", "missing metadata <NUMBER OF LINKS>"),
-        ("<NUMBER OF NODES> 4", "<NUMBER OF NODES> four", "metadata <NUMBER OF NODES> is not a number"),
-        ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> 6", "<NUMBER OF LINKS> is 6 but 5 links were read"),
-        ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> 4", "<NUMBER OF LINKS> is 4 but 5 links were read"),
-        ("\t1\t3\t25900.20064\t", "\t1\t1\t25900.20064\t", "self-loop"),
-        ("\t2\t1\t1.5\t0\t3\t0\t1\t", "\t2\t1\t1.5\t0\t3\t0\t0.5\t", r"power\[4\] must be >= 1.0"),
+        ("<END OF METADATA>", "", 10, "expected a metadata line '<NAME> value' or <END OF METADATA>"),
+        ("<NUMBER OF NODES> 4", "", None, "missing metadata <NUMBER OF NODES>"),
+        ("<NUMBER OF LINKS> 5", "", None, "missing metadata <NUMBER OF LINKS>"),
+        (
+            "<NUMBER OF NODES> 4",
+            "<NUMBER OF NODES> four",
+            2,
+            "metadata <NUMBER OF NODES> must be an integer, got 'four'",
+        ),
+        (
+            "<NUMBER OF NODES> 4",
+            "<NUMBER OF NODES> inf",
+            2,
+            "metadata <NUMBER OF NODES> must be an integer, got 'inf'",
+        ),
+        (
+            "<NUMBER OF NODES> 4",
+            "<NUMBER OF NODES> 4.5",
+            2,
+            "metadata <NUMBER OF NODES> must be an integer, got '4.5'",
+        ),
+        ("<NUMBER OF NODES> 4", "<NUMBER OF NODES> 0", 2, r"metadata <NUMBER OF NODES> must be in \[1, "),
+        ("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> inf", 1, "metadata <NUMBER OF ZONES> must be an integer"),
+        ("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> 5", 1, r"metadata <NUMBER OF ZONES> must be in \[1, 4\]"),
+        ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> nan", 4, "metadata <NUMBER OF LINKS> must be an integer"),
+        ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> 6", 4, "<NUMBER OF LINKS> is 6 but 5 links were read"),
+        ("<NUMBER OF LINKS> 5", "<NUMBER OF LINKS> 4", 4, "<NUMBER OF LINKS> is 4 but 5 links were read"),
+        (
+            "<FIRST THRU NODE> 1",
+            "<FIRST THRU NODE> 1e400",
+            3,
+            "metadata <FIRST THRU NODE> must be an integer",
+        ),
+        (
+            "<NUMBER OF ZONES> 2",
+            "<NUMBER OF ZONES> 2\n<NUMBER OF ZONES> 3",
+            2,
+            "metadata <NUMBER OF ZONES> given twice",
+        ),
+        ("\t1\t3\t25900.20064\t", "\t1\t1\t25900.20064\t", None, "self-loop"),
+        (
+            "\t1\t4\t100\t2\t2.5\t1\t1\t",
+            "\t1\t4\t100\t2\t2.5\t1\t0.5\t",
+            12,
+            "power must be 0 or >= 1, got 0.5",
+        ),
+        ("\t1\t4\t100\t2\t2.5\t1\t1\t", "\t1\t4\t100\t2\t2.5\t-1\t1\t", 12, "b must be >= 0, got -1"),
+        ("\t1\t4\t100\t2\t2.5\t1\t1\t", "\t1\t4\t100\t-2\t2.5\t1\t1\t", 12, "length must be >= 0, got -2"),
+        (
+            "\t1\t4\t100\t2\t2.5\t1\t1\t0\t0\t",
+            "\t1\t4\t100\t2\t2.5\t1\t1\t0\tfree\t",
+            12,
+            "malformed number 'free' in column 'toll'",
+        ),
     ],
 )
-def test_malformed_network_files_name_the_file(tmp_path, old, new, problem):
-    net, trips = _write(tmp_path, NET_TEXT.replace(old, new))
-    with pytest.raises(ValueError, match=re.escape(f"{net}: ") + ".*" + problem):
+def test_malformed_network_files_name_the_file(tmp_path, old, new, line, problem):
+    assert old in NET_TEXT
+    net, trips = _write(tmp_path, NET_TEXT.replace(old, new, 1))
+    where = f"{net}: " if line is None else f"{net}:{line}: "
+    with pytest.raises(ValueError, match=re.escape(where) + ".*" + problem):
         read_tntp(net, trips)
 
 
@@ -380,23 +434,39 @@ def test_trips_entries_before_any_origin_line(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "old, new, problem",
+    "old, new, line, problem",
     [
         (
             "<TOTAL OD FLOW> 350.5",
             "<TOTAL OD FLOW> 351",
-            "<TOTAL OD FLOW> is 351 but the entries sum to 350.5",
+            2,
+            r"<TOTAL OD FLOW> is 351 but the entries sum to 350.5 \(intrazonal 0 included\)",
         ),
-        ("<TOTAL OD FLOW> 350.5", "<TOTAL OD FLOW> lots", "<TOTAL OD FLOW> is not a number"),
-        ("<NUMBER OF ZONES> 2", "", "missing metadata <NUMBER OF ZONES>"),
-        ("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> 5", "5 zones but the network has only 4 nodes"),
-        ("<END OF METADATA>", "", "no <END OF METADATA> line"),
+        ("<TOTAL OD FLOW> 350.5", "<TOTAL OD FLOW> lots", 2, "<TOTAL OD FLOW> is not a number: 'lots'"),
+        (
+            "<TOTAL OD FLOW> 350.5",
+            "<TOTAL OD FLOW> nan",
+            2,
+            "<TOTAL OD FLOW> must be finite and >= 0, got 'nan'",
+        ),
+        (
+            "<TOTAL OD FLOW> 350.5",
+            "<TOTAL OD FLOW> inf",
+            2,
+            "<TOTAL OD FLOW> must be finite and >= 0, got 'inf'",
+        ),
+        ("<TOTAL OD FLOW> 350.5", "<TOTAL OD FLOW> -350.5", 2, "<TOTAL OD FLOW> must be finite and >= 0"),
+        ("<NUMBER OF ZONES> 2", "", None, "missing metadata <NUMBER OF ZONES>"),
+        ("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> 2.5", 1, "metadata <NUMBER OF ZONES> must be an integer"),
+        ("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> 5", None, "5 zones but the network has only 4 nodes"),
+        ("<END OF METADATA>", "", 6, "expected a metadata line"),
     ],
 )
-def test_malformed_trips_files_name_the_file(tmp_path, old, new, problem):
+def test_malformed_trips_files_name_the_file(tmp_path, old, new, line, problem):
     assert old in TRIPS_TEXT
     net, trips = _write(tmp_path, trips_text=TRIPS_TEXT.replace(old, new))
-    with pytest.raises(ValueError, match=re.escape(f"{trips}: ") + problem):
+    where = f"{trips}: " if line is None else f"{trips}:{line}: "
+    with pytest.raises(ValueError, match=re.escape(where) + problem):
         read_tntp(net, trips)
 
 
@@ -457,7 +527,13 @@ def test_network_accepts_good_input_and_freezes_arrays():
         ({"term_node": [1, 1]}, "link 1 is a self-loop at node 1"),
         ({"capacity": [1.0, 0.0]}, r"capacity\[1\] must be > 0.0"),
         ({"capacity": [-1.0, 1.0]}, r"capacity\[0\] must be > 0.0"),
-        ({"power": [0.5, 4.0]}, r"power\[0\] must be >= 1.0"),
+        ({"power": [0.5, 4.0]}, r"power\[0\] must be 0 or >= 1 where delay > 0, got 0.5"),
+        ({"power": [-1.0, 4.0]}, r"power\[0\] must be >= 0.0"),
+        ({"fixed_cost": [-1.0, 0.0]}, r"fixed_cost\[0\] must be >= 0.0"),
+        ({"length": [1.0, np.nan]}, "length must be finite"),
+        ({"toll": [1.0]}, "toll must have shape"),
+        ({"name": 5}, "name must be a string"),
+        ({"n_nodes": 10**8}, "n_nodes must be <= 10000000"),
         ({"free_flow_time": [np.nan, 1.0]}, "free_flow_time must be finite"),
         ({"free_flow_time": [-1.0, 1.0]}, r"free_flow_time\[0\] must be >= 0.0"),
         ({"delay": [0.0, np.inf]}, "delay must be finite"),
@@ -501,7 +577,7 @@ def test_network_rejects_first_thru_node_out_of_range():
     [
         ([(0, 0, 1, 1, 0, 1)], {(0, 1): 1.0}, "self-loop"),
         ([(0, 1, 1, 0, 0, 1)], {(0, 1): 1.0}, "capacity"),
-        ([(0, 1, 1, 1, 0, 0.9)], {(0, 1): 1.0}, "power"),
+        ([(0, 1, 1, 1, 0.5, 0.9)], {(0, 1): 1.0}, "power"),
         ([(0, 1, np.nan, 1, 0, 1)], {(0, 1): 1.0}, "links must be finite"),
         ([(0, 1, 1, 1, 0, 1)], {(0, 1): -1.0}, "demand"),
         ([(0, 1, 1, 1, 0, 1)], {(0, 1): 0.0}, "at least one OD pair"),  # zero demands are dropped
@@ -570,50 +646,104 @@ def no_proxy(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
-FILES = ("g_net.tntp", "g_trips.tntp")
+FILES = ("g_net.tntp", "g_trips.tntp", "g_flow.tntp")
 
 
-def test_download_checks_the_digest_and_uses_the_cache(tmp_path, no_proxy):
+@pytest.fixture
+def served_grid(tmp_path, monkeypatch):
+    """A grid network's TNTP files in ``served/Grid/`` registered as collection entry ``"Grid"``
+    (digests of the written bytes), and that network."""
     network = grid(3, 3, seed=4)
-    served, cache = tmp_path / "served", tmp_path / "cache"
-    write_tntp(network, served / FILES[0], served / FILES[1])
+    served = tmp_path / "served"
+    write_tntp(network, served / "Grid" / FILES[0], served / "Grid" / FILES[1])
+    flow = user_equilibrium(network, relative_gap=1e-10).link_flow
+    lines = ["From\tTo\tVolume\tCost"] + [
+        f"{network.init_node[e] + 1}\t{network.term_node[e] + 1}\t{float(flow[e])!r}\t0"
+        for e in range(network.n_links)
+    ]
+    (served / "Grid" / FILES[2]).write_text("\n".join(lines) + "\n")
+    digests = {file: hashlib.sha256((served / "Grid" / file).read_bytes()).hexdigest() for file in FILES}
+    monkeypatch.setitem(TNTP_NETWORKS, "Grid", TntpNetworkFiles("Grid", *FILES, digests))
+    return served, network, flow
+
+
+def test_tntp_network_downloads_checks_and_uses_the_cache(tmp_path, no_proxy, served_grid):
+    served, network, flow = served_grid
+    cache = tmp_path / "cache"
     requests = []
     with _serve(served, requests) as url:
-        first = download_tntp("g", url, FILES, content_digest(network), directory=cache)
-    assert sorted(requests) == ["/g_net.tntp", "/g_trips.tntp"]
+        first = tntp_network("Grid", directory=cache, base_url=url)
+    assert sorted(requests) == ["/Grid/g_net.tntp", "/Grid/g_trips.tntp"]
     _assert_same_network(first, network)
-    assert first.name == "g"
-    assert all((cache / file).exists() for file in FILES)
+    assert first.name == "Grid"
+    assert all((cache / file).exists() for file in FILES[:2])
     # the server is gone: the cached copy is read without a request
-    second = download_tntp("g", url, FILES, content_digest(network), directory=cache)
+    second = tntp_network("Grid", directory=cache, base_url=url, download=False)
     _assert_same_network(second, network)
     assert len(requests) == 2
+    with _serve(served, requests) as url:
+        best = tntp_best_known_flow("Grid", directory=cache, base_url=url)
+    assert requests[2:] == ["/Grid/g_flow.tntp"]
+    np.testing.assert_array_equal(best, flow)
 
 
-def test_download_with_a_wrong_digest_deletes_the_files(tmp_path, no_proxy):
-    network = grid(3, 3, seed=4)
-    served, cache = tmp_path / "served", tmp_path / "cache"
-    write_tntp(network, served / FILES[0], served / FILES[1])
+def test_the_cache_directory_comes_from_the_environment(tmp_path, no_proxy, served_grid, monkeypatch):
+    served, network, _ = served_grid
+    monkeypatch.setenv("INCENTIVE_ENVS_CACHE", str(tmp_path / "elsewhere"))
+    assert cache_dir() == tmp_path / "elsewhere"
+    with _serve(served, []) as url:
+        tntp_network("Grid", base_url=url)
+    assert (tmp_path / "elsewhere" / "tntp" / "Grid" / "g_net.tntp").exists()
+
+
+def test_a_download_with_the_wrong_digest_writes_nothing(tmp_path, no_proxy, served_grid):
+    served, _, _ = served_grid
+    (served / "Grid" / "g_trips.tntp").write_text(
+        (served / "Grid" / "g_trips.tntp").read_text().replace("Origin", "Origin ")
+    )
+    cache = tmp_path / "cache"
+    with _serve(served, []) as url:
+        with pytest.raises(
+            ValueError, match=r"g_trips.tntp has SHA-256 [0-9a-f]{64}, expected [0-9a-f]{64}; nothing"
+        ):
+            tntp_network("Grid", directory=cache, base_url=url)
+    assert sorted(path.name for path in cache.iterdir()) == ["g_net.tntp"]  # no partial or temporary files
+
+
+def test_a_stale_cached_copy_is_replaced(tmp_path, no_proxy, served_grid):
+    served, network, _ = served_grid
+    cache = tmp_path / "cache"
+    write_tntp(grid(3, 3, seed=5), cache / FILES[0], cache / FILES[1])
     requests = []
     with _serve(served, requests) as url:
-        with pytest.raises(ValueError, match="does not match the expected content digest 0{64}"):
-            download_tntp("g", url, FILES, "0" * 64, directory=cache)
-    assert len(requests) == 4  # downloaded, failed the check, re-downloaded once
-    assert not any((cache / file).exists() for file in FILES)
-    assert [path.name for path in cache.iterdir()] == []  # no temporary files left behind
-
-
-def test_download_replaces_a_stale_cached_copy(tmp_path, no_proxy):
-    network, stale = grid(3, 3, seed=4), grid(3, 3, seed=5)
-    served, cache = tmp_path / "served", tmp_path / "cache"
-    write_tntp(network, served / FILES[0], served / FILES[1])
-    write_tntp(stale, cache / FILES[0], cache / FILES[1])
-    requests = []
-    with _serve(served, requests) as url:
-        result = download_tntp("g", url, FILES, content_digest(network), directory=cache)
+        result = tntp_network("Grid", directory=cache, base_url=url)
     assert len(requests) == 2
     _assert_same_network(result, network)
-    assert content_digest(read_tntp(cache / FILES[0], cache / FILES[1])) == content_digest(network)
+    with pytest.raises(FileNotFoundError, match="has the wrong SHA-256 digest and download=False"):
+        write_tntp(grid(3, 3, seed=5), cache / FILES[0], cache / FILES[1])
+        tntp_network("Grid", directory=cache, download=False)
+
+
+def test_tntp_network_without_files_or_download(tmp_path, served_grid):
+    with pytest.raises(FileNotFoundError, match="g_net.tntp is missing and download=False"):
+        tntp_network("Grid", directory=tmp_path / "empty", download=False)
+    assert not (tmp_path / "empty").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "sioux_falls"}, r"name must be one of \['SiouxFalls', 'Anaheim', 'Chicago-Sketch'"),
+        ({"name": "SiouxFalls", "toll_weight": -1.0}, "toll_weight must be >= 0"),
+        ({"name": "SiouxFalls", "distance_weight": "0.04"}, "distance_weight must be a real number"),
+        ({"name": "SiouxFalls", "download": "no"}, "download must be True or False"),
+        ({"name": "SiouxFalls", "timeout": 0}, "timeout must be > 0"),
+        ({"name": "SiouxFalls", "base_url": None}, "base_url must be a string"),
+    ],
+)
+def test_tntp_network_rejects_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tntp_network(**{"directory": tmp_path, **kwargs})
 
 
 # -- link-based assignment: closed forms ------------------------------------------------
@@ -702,13 +832,15 @@ def _recomputed_gap(network, result):
 
 
 def test_not_converged_is_reported():
-    result = user_equilibrium(grid(3, 3), relative_gap=1e-12, max_iterations=3)
+    with pytest.warns(ConvergenceWarning, match="stopped after 3 iterations"):
+        result = user_equilibrium(grid(3, 3), relative_gap=1e-12, max_iterations=3)
     assert not result.converged and result.iterations == 3 and result.relative_gap > 1e-12
 
 
 def test_reported_gap_describes_the_returned_flow_when_not_converged():
     network = grid(3, 3)
-    result = user_equilibrium(network, relative_gap=1e-12, max_iterations=3)
+    with pytest.warns(ConvergenceWarning):
+        result = user_equilibrium(network, relative_gap=1e-12, max_iterations=3)
     assert result.relative_gap == pytest.approx(_recomputed_gap(network, result), rel=1e-9)
 
 
@@ -721,7 +853,9 @@ def test_reported_gap_describes_the_returned_flow_when_not_converged():
     ],
 )
 def test_every_frank_wolfe_variant_makes_progress(method):
-    result = user_equilibrium(grid(3, 3), relative_gap=1e-9, method=method, max_iterations=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # plain Frank–Wolfe stops short of 1e-9
+        result = user_equilibrium(grid(3, 3), relative_gap=1e-9, method=method, max_iterations=500)
     assert result.relative_gap < 1e-3
 
 
@@ -732,6 +866,8 @@ def test_every_frank_wolfe_variant_makes_progress(method):
         ({"tolls": np.ones(4)}, "tolls must have shape"),
         ({"tolls": np.array([0, 0, 0, 0, np.nan])}, "tolls must be finite"),
         ({"method": "msa"}, "method must be"),
+        ({"on_unconverged": "quiet"}, "on_unconverged must be one of"),
+        ({"graph": ShortestPathGraph(pigou())}, "graph must be built on the same network"),
         ({"tolls": np.ones(5), "system_optimal": True}, "tolls are transfers"),
         ({"relative_gap": 0.0}, "relative_gap"),
         ({"max_iterations": 0}, "max_iterations"),

@@ -2,36 +2,40 @@
 
 from incentive_envs.routing.assignment import AssignmentResult, ShortestPathGraph, user_equilibrium
 from incentive_envs.routing.game import RoutingGame, logit_equilibrium
-from incentive_envs.routing.network import (
+from incentive_envs.routing.network import Network, braess, grid, network_from_links, pigou
+from incentive_envs.routing.paths import PathSet, k_shortest_paths
+from incentive_envs.routing.tntp import (
     SIOUX_FALLS_TOLLED_LINKS,
-    Network,
-    braess,
-    download_tntp,
-    grid,
-    network_from_links,
-    pigou,
+    TNTP_NETWORKS,
     read_tntp,
+    read_tntp_flow,
+    read_tntp_nodes,
     sioux_falls,
+    tntp_best_known_flow,
+    tntp_network,
     write_tntp,
 )
-from incentive_envs.routing.paths import PathSet, k_shortest_paths
 
 __all__ = [
     "SIOUX_FALLS_TOLLED_LINKS",
+    "TNTP_NETWORKS",
     "AssignmentResult",
     "Network",
     "PathSet",
     "RoutingGame",
     "ShortestPathGraph",
     "braess",
-    "download_tntp",
     "grid",
     "k_shortest_paths",
     "logit_equilibrium",
     "network_from_links",
     "pigou",
     "read_tntp",
+    "read_tntp_flow",
+    "read_tntp_nodes",
     "sioux_falls",
+    "tntp_best_known_flow",
+    "tntp_network",
     "user_equilibrium",
     "write_tntp",
 ]

@@ -4,8 +4,8 @@
 Agents                 ``od_0 … od_{m-1}``: one per origin–destination pair (a population)
 Action space           ``Box(0, 1, (k,), float32)`` for every agent (``k = paths_per_od``):
                        weights over the OD pair's paths, normalised onto the simplex
-Observation space      ``Box(3k,)``: ``[path travel times, path tolls, own path shares]``,
-                       bounded by the travel times with the whole demand on every link
+Observation space      ``Box(3k,)``: ``[path costs, path tolls, own path shares]``,
+                       bounded by the costs with the whole demand on every link
 State space            ``Box(P + T,)``: all path shares, then the ``T`` tolls
 Parameters             :class:`CongestionConfig`: ``network, eta, paths_per_od,
                        tolled_links, toll_bounds, max_cycles, feedback_noise_std``;
@@ -14,7 +14,8 @@ Parameters             :class:`CongestionConfig`: ``network, eta, paths_per_od,
 
 One round is one day of the nonatomic routing game of paper Example 3.2 / SPEC G2: every OD
 pair splits its demand over its (up to ``k``) shortest free-flow paths, link flows and BPR
-travel times follow, and the OD pair's reward is minus its mean path cost including tolls and
+link costs follow (travel times, plus the network's fixed generalised costs if it has any),
+and the OD pair's reward is minus its mean path cost including tolls and
 the bounded-rationality term ``η (log q + 1)`` (see
 :class:`~incentive_envs.routing.game.RoutingGame`, available as ``env.game`` with the full
 model: logit equilibrium, path-restricted system optimum, Jacobian products).
@@ -31,16 +32,18 @@ Incentives
 ----------
 The planner's incentive is the vector of tolls on ``tolled_links`` (time units, within
 ``toll_bounds``), set between rounds with ``env.set_incentive(θ)`` or at
-``reset(options={"incentive": θ})``. The planner's cost is the total system travel time.
+``reset(options={"incentive": θ})``. The planner's cost is the total system travel time (the
+total cost, fixed costs included, on networks that have them).
 ``infos[od]["gradient"]`` is minus the path costs ``−c`` (the payoff vector of the
 population; plus ``N(0, feedback_noise_std²)`` noise) on the OD pair's own paths.
 
 Networks
 --------
 ``network`` is a :class:`~incentive_envs.routing.network.Network` or a name: ``"sioux_falls"``
-(the default when the ``aequilibrae`` wheel or a cached download is available; tolls on the
-paper's 20 links unless ``tolled_links`` says otherwise), ``"braess"`` (the fallback) or
-``"pigou"``.
+(the default when the ``aequilibrae`` wheel is installed), ``"braess"`` (the fallback) or
+``"pigou"``. Sioux Falls — by name, or any network named ``"SiouxFalls"`` such as
+``tntp_network("SiouxFalls")`` — carries tolls on the paper's 20 links unless
+``tolled_links`` says otherwise.
 
 Version history
 ---------------
@@ -56,14 +59,8 @@ from gymnasium import spaces
 
 from incentive_envs.env import IncentiveParallelEnv, StageGameConfig, env_constructors
 from incentive_envs.routing.game import DEFAULT_PATHS_PER_OD, RoutingGame
-from incentive_envs.routing.network import (
-    SIOUX_FALLS_TOLLED_LINKS,
-    Network,
-    aequilibrae_sioux_falls_zip,
-    braess,
-    pigou,
-    sioux_falls,
-)
+from incentive_envs.routing.network import Network, braess, pigou
+from incentive_envs.routing.tntp import SIOUX_FALLS_TOLLED_LINKS, aequilibrae_sioux_falls_zip, sioux_falls
 from incentive_envs.validation import as_finite_array, build_config, check_positive_int
 
 
@@ -115,7 +112,7 @@ def congestion_game(config: CongestionConfig) -> RoutingGame:
     """The model of the game ``config`` describes."""
     network = resolve_network(config.network)
     tolled_links = config.tolled_links
-    if tolled_links is None and network.name == "sioux_falls":
+    if tolled_links is None and network.name == "SiouxFalls":
         tolled_links = SIOUX_FALLS_TOLLED_LINKS
     return RoutingGame(
         network, config.eta, tolled_links, config.toll_bounds, paths_per_od=config.paths_per_od
@@ -168,32 +165,18 @@ class CongestionEnv(IncentiveParallelEnv):
 
     def _observations(self, strategy: np.ndarray, incentive: np.ndarray) -> np.ndarray:
         game = self.game
-        travel = game._incidence_t @ game.network.link_cost(game.link_flow(strategy))
+        cost = game._incidence_t @ game.network.link_cost(game.link_flow(strategy))
         tolls = game._incidence_t @ game.link_tolls(incentive)
-        return np.concatenate((self._padded(travel), self._padded(tolls), self._padded(strategy)), axis=1)
+        return np.concatenate((self._padded(cost), self._padded(tolls), self._padded(strategy)), axis=1)
 
     def actions_from_strategy(self, strategy: np.ndarray) -> dict:
         """The action dict that plays the flat joint ``strategy`` (padded to ``k`` per agent)."""
         padded = self._padded(np.asarray(strategy, dtype=np.float64))
         return dict(zip(self.possible_agents, padded))
 
-    def _joint_action(self, actions: dict) -> np.ndarray:
-        if not isinstance(actions, dict):
-            raise ValueError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
-        trimmed = {}
-        for agent, action in actions.items():
-            if agent not in self._agent_index:
-                trimmed[agent] = action  # reported by the base class
-                continue
-            action = as_finite_array(action, f"actions[{agent!r}]", (self.paths_per_od,))
-            outside = np.flatnonzero((action < 0.0) | (action > 1.0))
-            if outside.size:
-                raise ValueError(
-                    f"actions[{agent!r}] = {float(action[outside[0]])!r} is outside the action space [0, 1]"
-                )
-            block = self._slices[self._agent_index[agent]]
-            trimmed[agent] = action[: block.stop - block.start]
-        return super()._joint_action(trimmed)
+    def _strategy_from_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Each OD pair's weights on its own paths (trailing padding ignored), normalised."""
+        return super()._strategy_from_actions(actions.reshape(-1)[self._padded_index])
 
     def _render_text(self) -> str:
         text = super()._render_text()

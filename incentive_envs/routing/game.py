@@ -5,24 +5,26 @@ Every OD pair ``i`` is one agent, a population of ``d_i`` travellers, whose stra
 is the split of its demand over its paths (a simplex). With path flows ``f = d ⊙ q`` and
 link flows ``x = Δ f`` (``Δ`` the sparse link–path incidence), the cost of path ``a`` is
 
-    c^{ia}(π, q) = Σ_e (t_e(x_e) + π_e) δ^{eia} + η (log q^{ia} + 1),
+    c^{ia}(π, q) = Σ_e (c_e(x_e) + π_e) δ^{eia} + η (log q^{ia} + 1),
 
-BPR link times ``t_e`` plus tolls ``π`` (non-zero only on the tolled links, ``π = E θ``)
-plus the bounded-rationality term of §6/§7. The game's pseudo-gradient is the payoff
+the network's link costs ``c_e`` (BPR travel times ``t_e``, plus fixed generalised costs if
+the network has any) plus tolls ``π`` (non-zero only on the tolled links, ``π = E θ``) plus
+the bounded-rationality term of §6/§7. The game's pseudo-gradient is the payoff
 vector ``v = −c`` (a nonatomic game: ``v^i`` is not the gradient of one reward), and
 
-    ∂v/∂q = −(Δᵀ diag(t'(x)) Δ diag(d) + η diag(1/q)),        ∂v/∂θ = −Δᵀ E.
+    ∂v/∂q = −(Δᵀ diag(c'(x)) Δ diag(d) + η diag(1/q)),        ∂v/∂θ = −Δᵀ E.
 
 Both are applied matrix-free with the sparse ``Δ``. For ``η > 0`` the equilibrium is the
 unique logit (quantal-response) equilibrium ``q^{ia} ∝ exp(−C^{ia}/η)`` (``C`` without the
 entropy term): the minimiser of the strictly convex
 
-    Z(f) = Σ_e ∫_0^{x_e} (t_e + π_e) + η Σ_i Σ_a f^{ia} log(f^{ia}/d_i),
+    Z(f) = Σ_e ∫_0^{x_e} (c_e + π_e) + η Σ_i Σ_a f^{ia} log(f^{ia}/d_i),
 
 solved here by Newton's method on the per-OD softmax logits with conjugate-gradient
-solves (:func:`logit_equilibrium`). The planner's cost is the total system travel time
-``TSTT = Σ_e x_e t_e(x_e)`` (tolls are transfers), so ``∇_q f = d ⊙ Δᵀ(t + x t')``,
-``∇_θ f = 0``; the first-best ``f*`` is the path-restricted system optimum.
+solves (:func:`logit_equilibrium`). The planner's cost is the total cost
+``Σ_e x_e c_e(x_e)`` — the total system travel time ``TSTT = Σ_e x_e t_e(x_e)`` on networks
+without fixed costs (tolls are transfers) — so ``∇_q f = d ⊙ Δᵀ(c + x c')``, ``∇_θ f = 0``;
+the first-best ``f*`` is the path-restricted system optimum (:meth:`RoutingGame.system_optimum`).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from incentive_envs.core import IncentiveGame, IncentiveSet, SocialOptimum, StrategySet
-from incentive_envs.routing.assignment import frank_wolfe, link_cost_functions
+from incentive_envs.routing.linalg import projected_cg
 from incentive_envs.routing.network import Network
+from incentive_envs.routing.path_assignment import PathAssignmentResult, PathFlows, path_equilibrium
 from incentive_envs.routing.paths import PathSet, k_shortest_paths
 from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
 
@@ -109,7 +112,6 @@ class RoutingGame(IncentiveGame):
             shape=(network.n_links, tolled.size),
         )
         self._path_demand = network.demand[self.paths.od]
-        self._od_starts = np.concatenate(([0], np.cumsum(self.paths.sizes)[:-1]))
 
     def __repr__(self) -> str:
         return (
@@ -127,7 +129,7 @@ class RoutingGame(IncentiveGame):
         return self._toll_map @ theta
 
     def path_costs(self, q: np.ndarray, theta: np.ndarray, entropy: bool = True) -> np.ndarray:
-        """``c^{ia}(π, q)`` (with ``entropy=False``: travel time plus tolls only).
+        """``c^{ia}(π, q)`` (with ``entropy=False``: link costs plus tolls only).
 
         The logit model has no boundary strategies: at a share of exactly 0 (e.g. an RL
         policy's action) the entropy term is evaluated at :data:`MIN_SHARE`, a finite but
@@ -170,45 +172,47 @@ class RoutingGame(IncentiveGame):
 
     # -- the planner's side --------------------------------------------------------------
     def _social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
-        """Total system travel time ``Σ_e x_e t_e(x_e)``."""
+        """Total cost ``Σ_e x_e c_e(x_e)`` (TSTT on networks without fixed costs)."""
         flow = self.link_flow(x)
         return float(flow @ self.network.link_cost(flow))
 
     def _social_cost_grad_x(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        flow = self.link_flow(x)
-        marginal = self.network.link_cost(flow) + flow * self.network.link_cost_derivative(flow)
-        return self._path_demand * (self._incidence_t @ marginal)
+        return self._path_demand * (self._incidence_t @ self.network.marginal_cost(self.link_flow(x)))
 
     def _social_cost_grad_theta(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return np.zeros(self.incentive_set.dim)
 
-    def social_optimum(self, relative_gap: float = 1e-10, max_iterations: int = 100_000) -> SocialOptimum:
-        """The path-restricted system optimum (minimum TSTT over the game's path sets), by
-        bi-conjugate Frank–Wolfe whose all-or-nothing step picks each OD pair's cheapest
-        path in marginal cost; the returned splits are one optimal choice (link flows are
-        unique, path splits need not be)."""
-        cost, cost_derivative = link_cost_functions(self.network, np.zeros(self.network.n_links), True)
-        flow, path_flow, _, _ = frank_wolfe(
-            cost,
-            cost_derivative,
-            self._path_all_or_nothing,
-            self.network.demand,
-            self.network.n_links,
-            check_scalar(relative_gap, "relative_gap", low=0.0, low_inclusive=False),
-            check_positive_int(max_iterations, "max_iterations"),
-        )
-        q = path_flow / self._path_demand
-        return SocialOptimum(float(flow @ self.network.link_cost(flow)), q)
+    def system_optimum(
+        self, relative_gap: float = 1e-10, max_iterations: int = 1000, on_unconverged: str = "warn"
+    ) -> PathAssignmentResult:
+        """The path-restricted system optimum (minimum total cost over the game's path sets) by
+        :func:`~incentive_envs.routing.path_assignment.path_equilibrium` on the fixed path
+        set, from the uniform split; the result carries the relative gap, the iterations and
+        the path flows (link flows are unique, path splits need not be).
 
-    def _path_all_or_nothing(self, link_cost: np.ndarray):
-        path_cost = self._incidence_t @ link_cost
-        cheapest = np.minimum.reduceat(path_cost, self._od_starts)
-        is_cheapest = path_cost == cheapest[self.paths.od]
-        position = np.where(is_cheapest, np.arange(path_cost.size), path_cost.size)
-        chosen = np.minimum.reduceat(position, self._od_starts)
-        path_flow = np.zeros(path_cost.size)
-        path_flow[chosen] = self.network.demand
-        return self._incidence @ path_flow, cheapest, path_flow
+        ``on_unconverged``: at ``max_iterations`` above ``relative_gap``, ``"warn"``
+        (:class:`~incentive_envs.routing.assignment.ConvergenceWarning`) or ``"raise"``.
+        """
+        start = PathFlows.from_path_set(
+            self.paths, self._path_demand / np.repeat(self.paths.sizes, self.paths.sizes)
+        )
+        return path_equilibrium(
+            self.network,
+            system_optimal=True,
+            relative_gap=relative_gap,
+            max_iterations=max_iterations,
+            start=start,
+            column_generation=False,
+            on_unconverged=on_unconverged,
+        )
+
+    def social_optimum(
+        self, relative_gap: float = 1e-10, max_iterations: int = 1000, on_unconverged: str = "warn"
+    ) -> SocialOptimum:
+        """``f*`` and the splits attaining it: :meth:`system_optimum` (which it warns or raises
+        through when unconverged) as a :class:`~incentive_envs.core.SocialOptimum`."""
+        optimum = self.system_optimum(relative_gap, max_iterations, on_unconverged)
+        return SocialOptimum(optimum.total_cost, optimum.paths.flow / self._path_demand)
 
     # -- ground-truth helpers ------------------------------------------------------------
     def equilibrium_residual(self, x: np.ndarray, theta: np.ndarray) -> float:
@@ -232,7 +236,7 @@ def logit_equilibrium(
     """The unique logit equilibrium of ``game`` at tolls ``theta``.
 
     Damped Newton's method on the strictly convex potential ``Z`` of the module docstring
-    in path shares ``q`` (gradient ``g = d ⊙ c``, Hessian ``H = diag(d) Δᵀ diag(t') Δ diag(d)
+    in path shares ``q`` (gradient ``g = d ⊙ c``, Hessian ``H = diag(d) Δᵀ diag(c') Δ diag(d)
     + η diag(d/q)``), restricted to the tangent space ``Σ_a δ^{ia} = 0`` of the simplices:
 
     * the Newton system is solved matrix-free by projected preconditioned conjugate
@@ -328,7 +332,7 @@ def _logit_newton(game, theta, q, eta, tolerance, max_iterations):
         def precondition(r, weight=weight):
             return weight * r / (eta * demand)
 
-        step = _projected_cg(hessian_vector, center, precondition, gradient)
+        step, _ = projected_cg(hessian_vector, center, precondition, gradient, 1e-12, 500)
         descent = float(gradient @ step)
         log_step = np.where(active, step / np.where(active, q, 1.0), 0.0)
         value = potential(q)
@@ -349,34 +353,6 @@ def _logit_newton(game, theta, q, eta, tolerance, max_iterations):
             q = np.where(tiny, np.maximum(game.logit_response(q, theta, eta), MIN_SHARE), q)
             q = q / np.repeat(strategy_set.block_sum(q), sizes)
     return best, best_residual
-
-
-def _projected_cg(hessian_vector, center, precondition, gradient, rtol=1e-12, max_iterations=500):
-    """Minimise ``gᵀδ + ½ δᵀHδ`` subject to ``Σ_a δ^{ia} = 0`` per block by projected PCG
-    (Gould, Hribar & Nocedal, 2001). ``center`` removes the per-block weighted mean, which
-    together with the diagonal ``precondition`` is the preconditioned projection; residuals
-    are re-centred every iteration so that ``rᵀPr`` carries no cancellation error."""
-    step = np.zeros_like(gradient)
-    residual = center(gradient)
-    projected = precondition(residual)
-    direction = -projected
-    rho = float(residual @ projected)
-    target = rtol * rho
-    for _ in range(max_iterations):
-        if not rho > target:
-            break
-        curvature = hessian_vector(direction)
-        denominator = float(direction @ curvature)
-        if not denominator > 0:
-            break
-        alpha = rho / denominator
-        step += alpha * direction
-        residual = center(residual + alpha * curvature)
-        projected = precondition(residual)
-        rho_next = float(residual @ projected)
-        direction = -projected + (rho_next / rho) * direction
-        rho = rho_next
-    return step
 
 
 def _logit_frank_wolfe_step(q, response, cost, demand, iterations: int = 50) -> np.ndarray:

@@ -1,54 +1,62 @@
 """Road networks: links with BPR costs and an origin–destination demand table (SPEC G2).
 
-A :class:`Network` holds 0-based link endpoints, the BPR parameters of every link,
+A :class:`Network` holds 0-based link endpoints, the cost parameters of every link and the
+OD demand as three aligned arrays. The cost of link ``e`` at flow ``x_e`` is
 
-    t_e(x_e) = fft_e (1 + b_e (x_e / cap_e)^power_e) = fft_e + delay_e (x_e / cap_e)^power_e,
+    c_e(x_e) = t_e(x_e) + k_e,      t_e(x_e) = fft_e (1 + b_e (x_e / cap_e)^power_e)
+                                             = fft_e + delay_e (x_e / cap_e)^power_e,
 
+the BPR travel time of the U.S. Bureau of Public Roads (1964), *Traffic Assignment Manual*,
 stored in the second form (``delay_e = fft_e b_e``, the extra minutes at capacity) so that
 textbook costs without a constant term, such as ``10 x`` in Braess's network, are exact,
+plus a constant **fixed cost** ``k_e >= 0`` in time units: the flow-independent part of a
+generalised cost, such as ``toll_weight · toll_e + distance_weight · length_e`` in the
+*Transportation Networks for Research* collection (Chicago Sketch's published optimum uses
+0.02 min/cent and 0.04 min/mile). Links with ``power_e = 0`` or ``delay_e = 0`` have the
+constant cost ``fft_e + delay_e [power_e = 0] + k_e`` (centroid connectors).
 
-and the OD demand as three aligned arrays. Sources:
+What the costs mean downstream:
 
-* :func:`read_tntp` — the TNTP format of the *Transportation Networks for Research*
-  collection (``*_net.tntp`` and ``*_trips.tntp``), with :func:`write_tntp` for round trips;
-* :func:`pigou`, :func:`braess`, :func:`grid` — small networks written here;
-* :func:`sioux_falls` — the Sioux Falls network, read offline from the ``aequilibrae``
-  wheel (``pip install incentive-envs[traffic]``) or downloaded once from the TNTP
-  repository into a user cache with a SHA-256 check (:func:`download_tntp`).
+* users minimise the generalised cost ``c`` (:meth:`Network.link_cost`);
+* the Beckmann objective ``Σ_e ∫_0^{x_e} c_e`` includes the fixed costs
+  (:meth:`Network.link_cost_integral`; this is the collection's published objective);
+* the **total system travel time** ``TSTT = Σ_e x_e t_e(x_e)`` is travel time only
+  (:meth:`Network.link_travel_time`), while the **total cost** ``Σ_e x_e c_e(x_e)`` adds the
+  fixed costs and is what the system optimum minimises (they coincide without fixed costs).
+  Tolls a planner sets are transfers: they enter the users' costs but neither total.
+
+Sources: :func:`pigou`, :func:`braess`, :func:`grid` written here; the TNTP files and the
+collection's networks by name in :mod:`incentive_envs.routing.tntp`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import sqlite3
-import tempfile
-import urllib.request
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from incentive_envs.core import frozen
-from incentive_envs.io import write_bytes_atomic
-from incentive_envs.validation import as_finite_array, as_generator, check_positive_int
+from incentive_envs.validation import as_finite_array, as_generator, check_int, check_positive_int
+
+MAX_NODES = 10_000_000
+"""Largest node count a :class:`Network` accepts (the solvers allocate arrays per node)."""
 
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A directed road network with BPR link costs and OD demand.
+    """A directed road network with BPR link costs and OD demand (see the module docstring).
 
     Parameters
     ----------
     n_nodes : int
-        Nodes are ``0 .. n_nodes − 1`` (TNTP node ``k`` is node ``k − 1``).
+        Nodes are ``0 .. n_nodes − 1`` (TNTP node ``k`` is node ``k − 1``); at most
+        :data:`MAX_NODES`.
     init_node, term_node : ndarray of int, shape (n_links,)
         Tail and head of each link.
     free_flow_time, capacity, delay, power : ndarray, shape (n_links,)
         ``t_e(x) = fft_e + delay_e (x / cap_e)^power_e`` with ``fft >= 0``, ``cap > 0``,
-        ``delay >= 0`` (``= fft · b`` for TNTP's BPR ``b``) and ``power >= 1``.
+        ``delay >= 0`` (``= fft · b`` for TNTP's BPR ``b``) and ``power >= 0``; where
+        ``delay > 0`` the power is 0 (a constant link) or at least 1 (convex).
     origins, destinations : ndarray of int, shape (n_od,)
         Node of each OD pair (pairs are distinct, origin ≠ destination).
     demand : ndarray, shape (n_od,)
@@ -57,6 +65,11 @@ class Network:
         0-based: nodes below it are zones that paths may start or end at but not pass through
         (TNTP ``<FIRST THRU NODE>`` minus one). 0 means every node is a through node.
     name : str
+    fixed_cost : ndarray, shape (n_links,), optional
+        The constant ``k_e >= 0`` added to every link cost (default 0).
+    length, toll : ndarray, shape (n_links,), optional
+        The link lengths (``>= 0``) and tolls of the TNTP file, kept as data (default 0);
+        they enter the costs only through ``fixed_cost``.
     """
 
     n_nodes: int
@@ -71,9 +84,14 @@ class Network:
     demand: np.ndarray
     first_thru_node: int = 0
     name: str = "network"
+    fixed_cost: np.ndarray | None = None
+    length: np.ndarray | None = None
+    toll: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        n_nodes = check_positive_int(self.n_nodes, "n_nodes")
+        n_nodes = check_positive_int(self.n_nodes, "n_nodes", maximum=MAX_NODES)
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
         init_node = _node_array(self.init_node, "init_node", n_nodes)
         n_links = init_node.shape[0]
         if n_links == 0:
@@ -82,20 +100,33 @@ class Network:
         loops = np.flatnonzero(init_node == term_node)
         if loops.size:
             raise ValueError(f"link {int(loops[0])} is a self-loop at node {int(init_node[loops[0]])}")
-        fields = {
+        lower_bounds = {
             "free_flow_time": (0.0, True),
             "capacity": (0.0, False),
             "delay": (0.0, True),
-            "power": (1.0, True),
+            "power": (0.0, True),
+            "fixed_cost": (0.0, True),
+            "length": (0.0, True),
+            "toll": (-np.inf, True),
         }
-        for name, (low, inclusive) in fields.items():
-            values = as_finite_array(getattr(self, name), name, (n_links,))
-            bad = np.flatnonzero(values < low if inclusive else values <= low)
+        values = {}
+        for name, (low, inclusive) in lower_bounds.items():
+            given = getattr(self, name)
+            array = np.zeros(n_links) if given is None else as_finite_array(given, name, (n_links,))
+            bad = np.flatnonzero(array < low if inclusive else array <= low)
             if bad.size:
                 i = int(bad[0])
                 relation = ">=" if inclusive else ">"
-                raise ValueError(f"{name}[{i}] must be {relation} {low}, got {float(values[i])!r}")
-            object.__setattr__(self, name, frozen(values))
+                raise ValueError(f"{name}[{i}] must be {relation} {low}, got {float(array[i])!r}")
+            values[name] = array
+        concave = np.flatnonzero((values["delay"] > 0) & (values["power"] > 0) & (values["power"] < 1))
+        if concave.size:
+            i = int(concave[0])
+            raise ValueError(
+                f"power[{i}] must be 0 or >= 1 where delay > 0, got {float(values['power'][i])!r}"
+            )
+        for name, array in values.items():
+            object.__setattr__(self, name, frozen(array))
         origins = _node_array(self.origins, "origins", n_nodes)
         n_od = origins.shape[0]
         if n_od == 0:
@@ -110,8 +141,7 @@ class Network:
             raise ValueError(f"OD pair {i} has origin == destination == {int(origins[i])}")
         if np.unique(origins * n_nodes + destinations).size != n_od:
             raise ValueError("OD pairs must be distinct")
-        if not 0 <= int(self.first_thru_node) <= n_nodes:
-            raise ValueError(f"first_thru_node must be in [0, {n_nodes}], got {self.first_thru_node!r}")
+        first_thru_node = check_int(self.first_thru_node, "first_thru_node", low=0, high=n_nodes)
         for name, array in [
             ("init_node", init_node),
             ("term_node", term_node),
@@ -121,7 +151,17 @@ class Network:
             array.setflags(write=False)
             object.__setattr__(self, name, array)
         object.__setattr__(self, "demand", frozen(demand))
-        object.__setattr__(self, "first_thru_node", int(self.first_thru_node))
+        object.__setattr__(self, "first_thru_node", first_thru_node)
+        # The evaluation form c = constant + coefficient (x / cap)^exponent with exponent >= 1
+        # wherever coefficient > 0, so that derivatives stay finite at zero flow.
+        power = values["power"]
+        constant = (
+            values["free_flow_time"] + values["fixed_cost"] + np.where(power == 0, values["delay"], 0.0)
+        )
+        coefficient = np.where(power > 0, values["delay"], 0.0)
+        object.__setattr__(self, "_constant", frozen(constant))
+        object.__setattr__(self, "_coefficient", frozen(coefficient))
+        object.__setattr__(self, "_exponent", frozen(np.where(coefficient > 0, power, 1.0)))
 
     @property
     def n_links(self) -> int:
@@ -136,18 +176,42 @@ class Network:
         return float(self.demand.sum())
 
     def link_cost(self, flow: np.ndarray) -> np.ndarray:
-        """BPR travel times ``t_e(x_e)``."""
-        return self.free_flow_time + self.delay * (flow / self.capacity) ** self.power
+        """Generalised link costs ``c_e(x_e) = t_e(x_e) + k_e`` (what users minimise)."""
+        return self._constant + self._coefficient * (flow / self.capacity) ** self._exponent
+
+    def link_travel_time(self, flow: np.ndarray) -> np.ndarray:
+        """BPR travel times ``t_e(x_e)`` (the costs without the fixed costs)."""
+        return self.link_cost(flow) - self.fixed_cost
 
     def link_cost_derivative(self, flow: np.ndarray) -> np.ndarray:
-        """``t'_e(x_e) = delay_e power_e (x_e / cap_e)^{power_e − 1} / cap_e``."""
-        return self.delay * self.power * (flow / self.capacity) ** (self.power - 1.0) / self.capacity
+        """``c'_e(x_e) = delay_e power_e (x_e / cap_e)^{power_e − 1} / cap_e`` (0 on constant links)."""
+        return (
+            self._coefficient
+            * self._exponent
+            * (flow / self.capacity) ** (self._exponent - 1.0)
+            / self.capacity
+        )
 
     def link_cost_integral(self, flow: np.ndarray) -> np.ndarray:
-        """``∫_0^{x_e} t_e(s) ds`` (the terms of the Beckmann objective)."""
+        """``∫_0^{x_e} c_e(s) ds`` (the terms of the Beckmann objective, fixed costs included)."""
         return flow * (
-            self.free_flow_time + self.delay * (flow / self.capacity) ** self.power / (self.power + 1.0)
+            self._constant
+            + self._coefficient * (flow / self.capacity) ** self._exponent / (self._exponent + 1.0)
         )
+
+    def marginal_cost(self, flow: np.ndarray) -> np.ndarray:
+        """Marginal social costs ``d(x_e c_e)/dx_e = c_e + x_e c'_e = k_e + fft_e + delay_e (1 + p_e)
+        (x_e/cap_e)^{p_e}``, the link costs of the system optimum."""
+        return (
+            self._constant
+            + self._coefficient * (1.0 + self._exponent) * (flow / self.capacity) ** self._exponent
+        )
+
+    def marginal_cost_derivative(self, flow: np.ndarray) -> np.ndarray:
+        """``d²(x_e c_e)/dx_e² = 2 c'_e + x_e c''_e = delay_e p_e (1 + p_e) (x_e/cap_e)^{p_e − 1} / cap_e``,
+        finite for every ``p_e >= 1`` (the two terms are not evaluated apart: ``c''`` alone is
+        unbounded at zero flow when ``1 < p_e < 2``)."""
+        return (1.0 + self._exponent) * self.link_cost_derivative(flow)
 
     def demand_matrix(self) -> np.ndarray:
         """Dense ``(n_nodes, n_nodes)`` demand matrix."""
@@ -275,371 +339,3 @@ def grid(
     corners = sorted({int(node[0, 0]), int(node[0, -1]), int(node[-1, 0]), int(node[-1, -1])})
     demand = {(o, d): demand_scale * float(rng.uniform(0.5, 1.5)) for o in corners for d in corners if o != d}
     return network_from_links(rows * cols, links, demand, f"grid{rows}x{cols}")
-
-
-# -- TNTP files -------------------------------------------------------------------------
-
-_METADATA = re.compile(r"^\s*<([^>]+)>\s*(.*?)\s*$")
-_NET_COLUMNS = ("init_node", "term_node", "capacity", "length", "free_flow_time", "b", "power")
-_REQUIRED_COLUMNS = ("init_node", "term_node", "capacity", "free_flow_time", "b", "power")
-
-
-def _read_metadata(lines: list[str], path: Path) -> tuple[dict[str, str], int]:
-    metadata = {}
-    for number, line in enumerate(lines):
-        match = _METADATA.match(line)
-        if match is None:
-            continue
-        key = match.group(1).strip().upper()
-        if key == "END OF METADATA":
-            return metadata, number + 1
-        metadata[key] = match.group(2)
-    raise ValueError(f"{path}: no <END OF METADATA> line; is this a TNTP file?")
-
-
-def _metadata_int(metadata: dict[str, str], key: str, path: Path, default: int | None = None) -> int:
-    if key not in metadata:
-        if default is None:
-            raise ValueError(f"{path}: missing metadata <{key}>")
-        return default
-    try:
-        return int(float(metadata[key]))
-    except ValueError:
-        raise ValueError(f"{path}: metadata <{key}> is not a number: {metadata[key]!r}") from None
-
-
-def _normalise_column(name: str) -> str:
-    return re.sub(r"[^a-z]", "", name.lower())
-
-
-def read_tntp(net_path: str | os.PathLike, trips_path: str | os.PathLike, name: str | None = None) -> Network:
-    """Read a TNTP network file and trips file into a :class:`Network`.
-
-    The link table is read by its ``~`` header when it has one (column names are matched
-    ignoring case, spaces and underscores), else in TNTP's standard column order
-    ``init_node term_node capacity length free_flow_time b power ...``. Raises
-    ``ValueError`` naming the file and line on missing metadata or columns, malformed
-    numbers, unknown nodes, non-positive capacities, link counts or totals that disagree
-    with the metadata.
-    """
-    net_path, trips_path = Path(net_path), Path(trips_path)
-    lines = net_path.read_text().splitlines()
-    metadata, start = _read_metadata(lines, net_path)
-    n_nodes = _metadata_int(metadata, "NUMBER OF NODES", net_path)
-    n_links_expected = _metadata_int(metadata, "NUMBER OF LINKS", net_path)
-    first_thru = _metadata_int(metadata, "FIRST THRU NODE", net_path, default=1)
-    columns = {name: position for position, name in enumerate(_NET_COLUMNS)}
-    rows = []
-    for number in range(start, len(lines)):
-        text = lines[number].strip()
-        if not text:
-            continue
-        if text.startswith("~"):
-            header = [_normalise_column(field) for field in text.lstrip("~").replace(";", " ").split("\t")]
-            header = [field for field in header if field]
-            if len(header) <= 1:
-                header = [_normalise_column(field) for field in text.lstrip("~").replace(";", " ").split()]
-            positions = {field: position for position, field in enumerate(header)}
-            columns = {}
-            for required in _REQUIRED_COLUMNS:
-                key = _normalise_column(required)
-                if key not in positions:
-                    raise ValueError(f"{net_path}:{number + 1}: header has no column {required!r}: {text!r}")
-                columns[required] = positions[key]
-            continue
-        fields = text.rstrip(";").split()
-        needed = max(columns[required] for required in _REQUIRED_COLUMNS) + 1
-        if len(fields) < needed:
-            raise ValueError(
-                f"{net_path}:{number + 1}: expected at least {needed} columns, got {len(fields)}: {text!r}"
-            )
-        try:
-            row = [float(fields[columns[required]]) for required in _REQUIRED_COLUMNS]
-        except ValueError:
-            raise ValueError(f"{net_path}:{number + 1}: malformed number in {text!r}") from None
-        if not all(np.isfinite(row)):
-            raise ValueError(f"{net_path}:{number + 1}: non-finite number in {text!r}")
-        for value, what in ((row[0], "init node"), (row[1], "term node")):
-            if value != int(value) or not 1 <= value <= n_nodes:
-                raise ValueError(
-                    f"{net_path}:{number + 1}: unknown {what} {value:g} (nodes are 1..{n_nodes})"
-                )
-        if row[2] <= 0:
-            raise ValueError(f"{net_path}:{number + 1}: capacity must be > 0, got {row[2]:g}")
-        rows.append((number, row))
-    if len(rows) != n_links_expected:
-        raise ValueError(
-            f"{net_path}: <NUMBER OF LINKS> is {n_links_expected} but {len(rows)} links were read"
-        )
-    if not rows:
-        raise ValueError(f"{net_path}: no links")
-    table = np.array([row for _, row in rows])
-    init, term, capacity, fft, b, power = table.T
-    origins, destinations, demand = _read_trips(trips_path, n_nodes)
-    try:
-        return Network(
-            n_nodes=n_nodes,
-            init_node=init.astype(np.int64) - 1,
-            term_node=term.astype(np.int64) - 1,
-            free_flow_time=fft,
-            capacity=capacity,
-            delay=fft * b,
-            power=power,
-            origins=origins,
-            destinations=destinations,
-            demand=demand,
-            first_thru_node=first_thru - 1 if first_thru > 1 else 0,
-            name=name or net_path.name.removesuffix(".tntp").removesuffix("_net"),
-        )
-    except ValueError as error:
-        raise ValueError(f"{net_path}: {error}") from None
-
-
-def _read_trips(path: Path, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lines = path.read_text().splitlines()
-    metadata, start = _read_metadata(lines, path)
-    n_zones = _metadata_int(metadata, "NUMBER OF ZONES", path)
-    if n_zones > n_nodes:
-        raise ValueError(f"{path}: {n_zones} zones but the network has only {n_nodes} nodes")
-    origin = None
-    entries: dict[tuple[int, int], float] = {}
-    for number in range(start, len(lines)):
-        text = lines[number].strip()
-        if not text or text.startswith("~"):
-            continue
-        if text.lower().startswith("origin"):
-            parts = text.split()
-            if len(parts) != 2 or not parts[1].isdigit() or not 1 <= int(parts[1]) <= n_zones:
-                raise ValueError(f"{path}:{number + 1}: bad origin line {text!r} (zones are 1..{n_zones})")
-            origin = int(parts[1]) - 1
-            continue
-        if origin is None:
-            raise ValueError(f"{path}:{number + 1}: demand entries before any 'Origin' line: {text!r}")
-        for entry in filter(None, (item.strip() for item in text.split(";"))):
-            destination, sep, volume = entry.partition(":")
-            try:
-                destination_index, value = int(destination), float(volume)
-            except ValueError:
-                raise ValueError(f"{path}:{number + 1}: malformed entry {entry!r}") from None
-            if not sep or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{path}:{number + 1}: malformed entry {entry!r}")
-            if not 1 <= destination_index <= n_zones:
-                raise ValueError(f"{path}:{number + 1}: unknown destination zone {destination_index}")
-            if value > 0 and destination_index - 1 != origin:
-                key = (origin, destination_index - 1)
-                entries[key] = entries.get(key, 0.0) + value
-    if not entries:
-        raise ValueError(f"{path}: no positive demand")
-    keys = sorted(entries)
-    demand = np.array([entries[key] for key in keys])
-    if "TOTAL OD FLOW" in metadata:
-        try:
-            declared = float(metadata["TOTAL OD FLOW"])
-        except ValueError:
-            raise ValueError(f"{path}: <TOTAL OD FLOW> is not a number") from None
-        if abs(declared - demand.sum()) > 1e-6 * max(declared, 1.0):
-            raise ValueError(
-                f"{path}: <TOTAL OD FLOW> is {declared:g} but the entries sum to {demand.sum():g}"
-            )
-    pairs = np.array(keys, dtype=np.int64)
-    return pairs[:, 0], pairs[:, 1], demand
-
-
-def write_tntp(network: Network, net_path: str | os.PathLike, trips_path: str | os.PathLike) -> None:
-    """Write ``network`` as TNTP network and trips files (inverse of :func:`read_tntp`).
-
-    Raises ``ValueError`` for links TNTP's BPR form cannot express (``fft = 0`` with
-    ``delay > 0``) and for demand between nodes that are not zones.
-    """
-    no_constant = (network.free_flow_time == 0) & (network.delay > 0)
-    if no_constant.any():
-        raise ValueError(
-            f"link {int(np.flatnonzero(no_constant)[0])} has fft = 0 and delay > 0, which TNTP's "
-            "fft (1 + b (x/cap)^p) cannot express"
-        )
-    n_zones = int(max(network.origins.max(), network.destinations.max())) + 1
-    if network.first_thru_node and n_zones > network.first_thru_node:
-        raise ValueError("demand involves nodes at or above first_thru_node, which are not zones")
-    n_zones = max(n_zones, network.first_thru_node)
-    b = np.divide(
-        network.delay, network.free_flow_time, out=np.zeros(network.n_links), where=network.free_flow_time > 0
-    )
-    net_lines = [
-        f"<NUMBER OF ZONES> {n_zones}",
-        f"<NUMBER OF NODES> {network.n_nodes}",
-        f"<FIRST THRU NODE> {network.first_thru_node + 1}",
-        f"<NUMBER OF LINKS> {network.n_links}",
-        "<END OF METADATA>",
-        "",
-        "~\tinit_node\tterm_node\tcapacity\tlength\tfree_flow_time\tb\tpower\tspeed\ttoll\tlink_type\t;",
-    ]
-    for e in range(network.n_links):
-        net_lines.append(
-            f"\t{network.init_node[e] + 1}\t{network.term_node[e] + 1}\t{float(network.capacity[e])!r}\t0"
-            f"\t{float(network.free_flow_time[e])!r}\t{float(b[e])!r}\t{float(network.power[e])!r}\t0\t0\t1\t;"
-        )
-    trips_lines = [
-        f"<NUMBER OF ZONES> {n_zones}",
-        f"<TOTAL OD FLOW> {network.total_demand!r}",
-        "<END OF METADATA>",
-        "",
-    ]
-    for origin in np.unique(network.origins):
-        trips_lines.append(f"Origin \t{origin + 1}")
-        selected = np.flatnonzero(network.origins == origin)
-        trips_lines.append(
-            " ".join(f"{network.destinations[k] + 1} : {float(network.demand[k])!r};" for k in selected)
-        )
-    for path, lines in ((net_path, net_lines), (trips_path, trips_lines)):
-        write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
-
-
-def content_digest(network: Network) -> str:
-    """SHA-256 of the network's numbers (links and demand, each printed to 10 significant
-    digits), so a download is checked by what it means, not by its whitespace (and not by
-    the last-bit differences of TNTP's ``b = delay / fft`` round trip)."""
-    digest = hashlib.sha256()
-    for array in (
-        network.init_node,
-        network.term_node,
-        network.free_flow_time,
-        network.capacity,
-        network.delay,
-        network.power,
-        network.origins,
-        network.destinations,
-        network.demand,
-    ):
-        digest.update(" ".join(f"{value:.10g}" for value in np.asarray(array, dtype=float)).encode())
-        digest.update(b"|")
-    return digest.hexdigest()
-
-
-# -- Sioux Falls ------------------------------------------------------------------------
-
-SIOUX_FALLS_URL = "https://raw.githubusercontent.com/bstabler/TransportationNetworks/master/SiouxFalls/"
-SIOUX_FALLS_FILES = ("SiouxFalls_net.tntp", "SiouxFalls_trips.tntp")
-SIOUX_FALLS_DIGEST = "d4ac9c2683f8db0e855d4ba60a8b29c5837601aa5288663f1a5549ba164e189e"
-""":func:`content_digest` of Sioux Falls (24 nodes, 76 links, 528 OD pairs, demand 360,600)."""
-
-SIOUX_FALLS_TOLLED_LINKS = (
-    np.array([11, 35, 32, 68, 46, 21, 65, 52, 71, 74, 33, 64, 69, 14, 18, 39, 57, 48, 15, 51]) - 1
-)
-"""The 20 tolled links of the paper's §7 (TNTP's 1-based link order, stored 0-based)."""
-
-
-def cache_dir() -> Path:
-    """Where downloads go: ``$INCENTIVE_ENVS_CACHE`` or ``~/.cache/incentive_envs``."""
-    return Path(os.environ.get("INCENTIVE_ENVS_CACHE", Path.home() / ".cache" / "incentive_envs"))
-
-
-def download_tntp(
-    name: str,
-    url: str,
-    files: tuple[str, str],
-    expected_digest: str,
-    directory: str | os.PathLike | None = None,
-    timeout: float = 30.0,
-) -> Network:
-    """Download a TNTP network and trips file into ``directory`` (default :func:`cache_dir`)
-    unless already there, then read them and check :func:`content_digest`.
-
-    A download that fails the check is deleted and raises ``ValueError``; a cached copy
-    that fails it is re-downloaded once.
-    """
-    directory = Path(directory) if directory is not None else cache_dir() / name
-    paths = [directory / file for file in files]
-    for attempt in range(2):
-        if attempt or not all(path.exists() for path in paths):
-            for file, path in zip(files, paths):
-                with urllib.request.urlopen(url + file, timeout=timeout) as response:
-                    write_bytes_atomic(path, response.read())
-        network = read_tntp(*paths, name=name)
-        if content_digest(network) == expected_digest:
-            return network
-    for path in paths:
-        path.unlink(missing_ok=True)
-    raise ValueError(
-        f"downloaded {name} from {url} does not match the expected content digest {expected_digest}"
-    )
-
-
-def aequilibrae_sioux_falls_zip() -> Path | None:
-    """Path of ``reference_files/sioux_falls.zip`` in an installed ``aequilibrae`` wheel
-    (found without importing the package), or ``None``."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("aequilibrae")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "reference_files" / "sioux_falls.zip"
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def read_aequilibrae_sioux_falls(archive: str | os.PathLike) -> Network:
-    """Read Sioux Falls from aequilibrae's project archive: the ``links`` table of
-    ``project_database.sqlite`` and the demand matrix ``matrices/demand.aem`` (aequilibrae's
-    binary matrix format: an 18-byte header of counts and type codes, names, zone indices,
-    then the ``zones × zones × cores`` array)."""
-    with zipfile.ZipFile(archive) as bundle, tempfile.TemporaryDirectory() as workdir:
-        bundle.extract("project_database.sqlite", workdir)
-        connection = sqlite3.connect(Path(workdir) / "project_database.sqlite")
-        try:
-            rows = connection.execute(
-                "select a_node, b_node, free_flow_time, capacity_ab, b, power from links order by link_id"
-            ).fetchall()
-        finally:
-            connection.close()
-        raw = bundle.read("matrices/demand.aem")
-    links = np.array(rows, dtype=np.float64)
-    zones = int(np.frombuffer(raw, "<u4", 1, 10)[0])
-    cores, n_indices, data_class, data_size = raw[14], raw[15], raw[16], raw[17]
-    if (data_class, data_size) != (1, 8):
-        raise ValueError(f"{archive}: demand.aem is not float64 (class {data_class}, size {data_size})")
-    offset = 18 + 20 + 144 + 50 * cores + 20 * n_indices
-    zone_ids = np.frombuffer(raw, "<u8", zones * n_indices, offset).reshape(zones, n_indices)[:, 0]
-    offset += zones * 8 * n_indices
-    matrix = np.frombuffer(raw, "<f8", zones * zones * cores, offset).reshape(zones, zones, cores)[:, :, 0]
-    origins, destinations = np.nonzero(matrix)
-    return Network(
-        n_nodes=int(max(links[:, :2].max(), zone_ids.max())),
-        init_node=links[:, 0].astype(np.int64) - 1,
-        term_node=links[:, 1].astype(np.int64) - 1,
-        free_flow_time=links[:, 2],
-        capacity=links[:, 3],
-        delay=links[:, 2] * links[:, 4],
-        power=links[:, 5],
-        origins=zone_ids[origins].astype(np.int64) - 1,
-        destinations=zone_ids[destinations].astype(np.int64) - 1,
-        demand=matrix[origins, destinations],
-        name="sioux_falls",
-    )
-
-
-def sioux_falls(source: str = "auto", directory: str | os.PathLike | None = None) -> Network:
-    """The Sioux Falls network (24 nodes, 76 links, 528 OD pairs, total demand 360,600).
-
-    Parameters
-    ----------
-    source : {"auto", "aequilibrae", "download"}
-        ``aequilibrae``: read the archive bundled in the ``aequilibrae`` wheel (offline;
-        ``pip install incentive-envs[traffic]``). ``download``: the TNTP files from
-        :data:`SIOUX_FALLS_URL`, cached and checked by :func:`download_tntp`. ``auto``: the
-        first that works, aequilibrae first.
-    directory : path, optional
-        Cache directory for ``download``.
-    """
-    if source not in ("auto", "aequilibrae", "download"):
-        raise ValueError(f"source must be 'auto', 'aequilibrae' or 'download', got {source!r}")
-    if source in ("auto", "aequilibrae"):
-        archive = aequilibrae_sioux_falls_zip()
-        if archive is not None:
-            return read_aequilibrae_sioux_falls(archive)
-        if source == "aequilibrae":
-            raise ValueError(
-                "source='aequilibrae' needs the aequilibrae wheel: pip install incentive-envs[traffic]"
-            )
-    return download_tntp("sioux_falls", SIOUX_FALLS_URL, SIOUX_FALLS_FILES, SIOUX_FALLS_DIGEST, directory)
