@@ -47,7 +47,7 @@ def test_every_valid_combination_runs(game, learner, planner):
     result = run_experiment(_config(game, learner, planner), progress=False)
     assert result["iterations"] == 3 and len(result["metrics"]) == 3
     final = result["final"]
-    if game in ("escape_room", "cleanup"):
+    if learner == "policy_gradient":
         assert np.isfinite(final["welfare"]) and final["episodes"] > 0
     else:
         assert np.isfinite(final["objective_gap"]) and final["objective_gap"] >= -1e-9

@@ -9,7 +9,8 @@ Observation space      ``Box(4 + B,)``: ``[own skill s_i, own last income z_i, o
 State space            ``Box(n + B,)``: ``[labour, rates]``
 Parameters             :class:`TaxEconomyConfig`: ``n_workers, skill_shape, skill_scale,
                        max_labour, coin_per_usd, eta, labour_cost, endowment, instance_seed,
-                       max_cycles, feedback_noise_std``; plus ``incentive, render_mode``
+                       labour_levels, max_cycles, feedback_noise_std``; plus ``incentive,
+                       render_mode``
 =====================  ==================================================================
 
 One round is one tax period of the economy of :mod:`incentive_envs.tax_economy.game` (SPEC G6;
@@ -60,7 +61,8 @@ from incentive_envs.tax_economy.game import (
     equality,
     productivity,
 )
-from incentive_envs.validation import build_config, check_positive_int, check_seed
+from incentive_envs.tax_economy.task import TaxEconomyTask
+from incentive_envs.validation import build_config, check_int, check_positive_int, check_seed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +87,8 @@ class TaxEconomyConfig(StageGameConfig):
     """Coin ``e > 0`` every worker holds before earning."""
     instance_seed: int = 0
     """Seed of the skill draws (the game instance)."""
+    labour_levels: int = 21
+    """Labour levels ``0, L̄/(K−1), …, L̄`` of policy-gradient workers (the episodic task only)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -93,6 +97,9 @@ class TaxEconomyConfig(StageGameConfig):
             raise ValueError(f"n_workers must be at least 2 (equality needs two workers), got {n_workers!r}")
         object.__setattr__(self, "n_workers", n_workers)
         object.__setattr__(self, "instance_seed", check_seed(self.instance_seed, "instance_seed"))
+        object.__setattr__(
+            self, "labour_levels", check_int(self.labour_levels, "labour_levels", low=2, high=10_001)
+        )
 
 
 def tax_economy_game(config: TaxEconomyConfig) -> TaxEconomyGame:
@@ -110,6 +117,11 @@ def tax_economy_game(config: TaxEconomyConfig) -> TaxEconomyGame:
             endowment=config.endowment,
         )
     )
+
+
+def tax_economy_task(config: TaxEconomyConfig) -> TaxEconomyTask:
+    """The episodic task of the game ``config`` describes (policy-gradient workers)."""
+    return TaxEconomyTask(tax_economy_game(config), config.labour_levels)
 
 
 class TaxEconomyEnv(IncentiveParallelEnv):

@@ -43,12 +43,15 @@ class TorchTaxEconomy:
         return shares @ rates
 
     def coin(self, labour: torch.Tensor, rates: torch.Tensor, lump_sum=None):
-        """``c = e + z − τ_θ(z) + T``; ``T`` defaults to the profile's revenue ``mean τ_θ(z)``
-        (the budget identity, differentiated through); pass a fixed ``lump_sum`` (a number or
-        a tensor) for the price-taking view of one worker."""
+        """``c = e + z − τ_θ(z) + T`` for labour ``(..., n)`` (a batch of economies along the
+        leading axes); ``T`` defaults to each economy's revenue ``mean τ_θ(z)`` over its ``n``
+        workers (the budget identity, differentiated through); pass a fixed ``lump_sum`` (a
+        number or a tensor) for the price-taking view of one worker."""
         income = self.skill * labour
         tax = self.tax_liability(income, rates)
-        transfer = tax.mean() if lump_sum is None else torch.as_tensor(lump_sum, dtype=income.dtype)
+        transfer = (
+            tax.mean(-1, keepdim=True) if lump_sum is None else torch.as_tensor(lump_sum, dtype=income.dtype)
+        )
         return self.params.endowment + income - tax + transfer
 
     def utility(self, labour: torch.Tensor, rates: torch.Tensor, lump_sum=None):
