@@ -4,6 +4,7 @@ the hypergradient, baselines, the optimum search and frontier, the torch mirror,
 conformance and determinism, and validation."""
 
 import importlib.util
+import json
 import warnings
 from pathlib import Path
 
@@ -569,7 +570,7 @@ def test_rewards_observations_and_feedback_follow_the_model():
 
 def test_registry_entry_and_capabilities():
     entry = registry()["tax_economy_v0"]
-    assert entry.capabilities == {"model", "box", "best_response", "payoffs", "tax_schedule"}
+    assert entry.capabilities == {"model", "box", "best_response", "payoffs", "tax_schedule", "episodic"}
     game = entry.make_game(n_workers=5, instance_seed=3)
     assert isinstance(game, TaxEconomyGame) and game.params.n == 5
     np.testing.assert_array_equal(game.params.skill, TaxEconomyParams.pareto(5, seed=3).skill)
@@ -696,3 +697,21 @@ def test_other_bad_inputs():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="outside the action space"):
         env.step({"worker_0": np.array([101.0]), "worker_1": np.zeros(1), "worker_2": np.zeros(1)})
+
+
+# -- the results script ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_quick_script_writes_the_issue_json_shape_and_the_plot(tmp_path):
+    out, figure = tmp_path / "tax.json", tmp_path / "tax.png"
+    tax_economy_script.main(
+        ["--quick", "--n", "12", "--seeds", "0", "--json", str(out), "--plot", str(figure)]
+    )
+    results = json.loads(out.read_text())
+    assert set(results["optimum"]) >= {"eq_times_prod", "equality", "productivity", "rates"}
+    assert [row["planner"] for row in results["runs"]] == list(tax_economy_script.PLANNERS)
+    for row in results["runs"]:
+        assert set(row) >= {"planner", "seed", "equality", "productivity", "eq_times_prod", "rates", "wall_s"}
+        assert row["eq_times_prod"] <= results["optimum"]["eq_times_prod"] * (1 + 1e-9)
+        np.testing.assert_allclose(row["eq_times_prod"], row["equality"] * row["productivity"], rtol=1e-12)
+    assert set(results["throughput"]) == {"100", "1000", "10000"}
+    assert figure.stat().st_size > 0

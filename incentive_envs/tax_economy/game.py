@@ -509,19 +509,19 @@ class TaxEconomyGame(IncentiveGame):
     def _pinned_coordinates(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray | None:
         """Workers bunching at a cutoff: income at ``c_j`` with ``v⁻ > 0 > v⁺`` (a concave kink
         whose superdifferential contains 0 in its interior). Their labour does not move under a
-        gradient step nor under small changes of ``θ`` (``None`` when nobody bunches)."""
+        gradient step nor under small changes of ``θ``. Also workers whose marginal rate is 1:
+        ``v = −κ`` does not depend on labour (a zero row of ``∂v/∂l``), they have no stationary
+        point on their bracket and drift to the cutoff below, so the linearisation holds their
+        labour fixed as well (``None`` when there are none)."""
         local = self._local(x, theta)
+        confiscated = local.net_rate == 0.0
         kinks = self._kinks(local)
-        if kinks is None:
-            return None
-        workers, j = kinks
-        below, above = self._one_sided_gradients(local, theta, workers, j)
-        bunching = (below > 0.0) & (above < 0.0)
-        if not bunching.any():
-            return None
-        pinned = np.zeros(self.params.n, dtype=bool)
-        pinned[workers[bunching]] = True
-        return pinned
+        if kinks is not None:
+            workers, j = kinks
+            below, above = self._one_sided_gradients(local, theta, workers, j)
+            bunching = (below > 0.0) & (above < 0.0)
+            confiscated[workers[bunching]] = True
+        return confiscated if confiscated.any() else None
 
     # -- Jacobian products -----------------------------------------------------------------
     def _jacobian_x_structure(self, x: np.ndarray, theta: np.ndarray) -> LowRankJacobian:
