@@ -50,7 +50,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from incentive_envs.episodic import EpisodicTask, Rollout, check_generator, play
+from incentive_envs.episodic import EpisodicTask, Rollout, ScheduleTask, check_generator, play
 from incentive_envs.validation import (
     as_finite_array,
     as_generator,
@@ -325,17 +325,22 @@ def check_generator_state(rng: np.random.Generator, state) -> dict:
     return state
 
 
-def iteration_metrics(
-    rollout: Rollout, prosocial_action: int, paid_per_episode: float, episodes: int
-) -> dict:
-    """The metrics of a designer iteration (:data:`METRICS`) from the batch the followers trained on."""
-    return {
+def iteration_metrics(rollout: Rollout, task: EpisodicTask, paid_per_episode: float, episodes: int) -> dict:
+    """The metrics of a designer iteration (:data:`METRICS`) from the batch the followers
+    trained on; on a :class:`~incentive_envs.episodic.ScheduleTask` also ``"objective"`` (the
+    task's planner objective per episode of the batch) and ``"rates"`` (the schedule it was
+    played under)."""
+    metrics = {
         "welfare": float(rollout.welfare().mean()),
         "incentive_paid": float(paid_per_episode),
-        "prosocial_share": rollout.action_share(prosocial_action),
+        "prosocial_share": rollout.action_share(task.prosocial_action),
         "prosocial_events": float(rollout.prosocial.sum()) / rollout.batch_size,
         "episodes": int(episodes),
     }
+    if isinstance(task, ScheduleTask):
+        metrics["objective"] = float(task.objective(rollout).mean())
+        metrics["rates"] = rollout.observations[0, 0, 0].astype(np.float64).tolist()
+    return metrics
 
 
 class IterativeDesigner(abc.ABC):
@@ -439,9 +444,7 @@ class FixedBonus(IterativeDesigner):
         paid = self.bonus * rollout.prosocial
         learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
         self.episodes += self.batch_size
-        return iteration_metrics(
-            rollout, learners.task.prosocial_action, paid.sum() / self.batch_size, self.episodes
-        )
+        return iteration_metrics(rollout, learners.task, paid.sum() / self.batch_size, self.episodes)
 
     def state_dict(self) -> dict:
         return {

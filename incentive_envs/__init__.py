@@ -9,6 +9,7 @@ from incentive_envs.core import FirstBestIncentive, IncentiveGame, IncentiveSet,
 from incentive_envs.cournot import CournotGame, CournotParams
 from incentive_envs.oscillators import OscillatorGame, OscillatorParams
 from incentive_envs.registry import EnvSpec, make, registry, spec
+from incentive_envs.tax_economy import TaxEconomyGame, TaxEconomyParams
 
 __all__ = [
     "AggregativeGame",
@@ -23,6 +24,8 @@ __all__ = [
     "OscillatorParams",
     "SocialOptimum",
     "StrategySet",
+    "TaxEconomyGame",
+    "TaxEconomyParams",
     "make",
     "registry",
     "spec",

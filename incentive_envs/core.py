@@ -291,10 +291,25 @@ class OwnPriceIncentive:
 
 
 class SocialOptimum(NamedTuple):
-    """The first-best outcome: ``value = f* = min_x f(θ, x)`` attained at ``strategy``."""
+    """The reference outcome of the planner's cost.
+
+    Attributes
+    ----------
+    value : float
+        ``f*``. For the first best (``incentive is None``): ``min_x f(θ, x)``, the cost being
+        independent of ``θ`` (incentives are transfers).
+    strategy : ndarray
+        A minimiser ``x_so``.
+    incentive : ndarray or None
+        For games whose cost depends on ``θ`` and whose first best over ``x`` is not
+        implementable (a tax that redistributes coin: :mod:`incentive_envs.tax_economy`), the
+        *second best* ``f* = min_θ f(θ, x*(θ))`` is the reference: ``incentive`` is its ``θ*``
+        and ``strategy = x*(θ*)``. ``None`` for a first best.
+    """
 
     value: float
     strategy: np.ndarray
+    incentive: np.ndarray | None = None
 
 
 class LowRankJacobian(NamedTuple):
@@ -483,7 +498,8 @@ class IncentiveGame(abc.ABC):
 
     @abc.abstractmethod
     def social_optimum(self) -> SocialOptimum:
-        """The first-best ``f* = min_{x ∈ X} f(θ, x)`` and a minimiser (exact)."""
+        """The first-best ``f* = min_{x ∈ X} f(θ, x)`` and a minimiser (exact), or for games
+        with an ``incentive`` in the result the second best over Θ (:class:`SocialOptimum`)."""
 
     def first_best_incentive(self) -> FirstBestIncentive | None:
         """A closed-form incentive implementing the social optimum, or ``None`` for games

@@ -87,6 +87,35 @@ class EpisodicTask(Protocol):
     def global_state(self, state: Any) -> np.ndarray: ...
 
 
+@runtime_checkable
+class ScheduleTask(EpisodicTask, Protocol):
+    """An episodic task whose incentive is not a bonus added to rewards but a vector of
+    rates ``θ ∈ [0, 1]^D`` inside the rules (a tax schedule), and whose planner objective is
+    not the collective return (the tax economy's equality × productivity).
+
+    Beyond :class:`EpisodicTask` it provides ``schedule_dim`` (``D``), ``schedule`` (the rates
+    in force), ``objective_scale`` (a typical size of the planner objective of an episode),
+    ``set_schedule(rates)``, ``objective(rollout) -> (B,)`` (the planner objective of every
+    episode of a played batch under the rates it was played with, numpy) and two torch functions of a played
+    batch and a rate tensor ``(D,)`` that may carry a graph: ``schedule_rewards(rollout,
+    rates) -> (B, T, N)`` (the env rewards the agents would have had) and
+    ``schedule_objective(rollout, rates) -> (B,)`` (the planner objective at the played
+    actions).
+    """
+
+    schedule_dim: int
+    schedule: np.ndarray
+    objective_scale: float
+
+    def set_schedule(self, rates) -> None: ...
+
+    def objective(self, rollout: Rollout) -> np.ndarray: ...
+
+    def schedule_rewards(self, rollout: Rollout, rates) -> Any: ...
+
+    def schedule_objective(self, rollout: Rollout, rates) -> Any: ...
+
+
 def check_generator(rng, name: str = "rng") -> np.random.Generator:
     """``rng`` if it is a ``numpy.random.Generator``; ``ValueError`` naming ``name`` otherwise."""
     if not isinstance(rng, np.random.Generator):

@@ -17,7 +17,15 @@ capability         meaning
 ``best_response``  exact best responses
 ``payoffs``        counterfactual payoffs of one-dimensional agents (Hedge, logit choice)
 ``episodic``       a batched episodic task played by policy-gradient learners: the model is
-                   an :class:`~incentive_envs.episodic.EpisodicTask`
+                   an :class:`~incentive_envs.episodic.EpisodicTask`, or (games that have
+                   both) the entry's ``task_factory`` builds one beside the model
+``bonus``          (episodic tasks) the incentive is a non-negative bonus per agent added to
+                   its environment reward, paid per step or per prosocial event
+``tax_schedule``   the incentive is a bracketed schedule of marginal income-tax rates
+                   ``θ ∈ [0, 1]^B`` whose revenue is rebated lump-sum, and the planner
+                   maximises equality × productivity; the model (or the task's ``game``) is
+                   a :class:`~incentive_envs.tax_economy.TaxEconomyGame`, which the tax
+                   baselines (US federal, Saez) read
 =================  ==========================================================================
 
 Adding a game means writing its model and env and one :func:`register` call at the bottom
@@ -39,9 +47,22 @@ from incentive_envs.escape_room.env import EscapeRoomConfig, EscapeRoomEnv
 from incentive_envs.escape_room.game import EscapeRoomTask
 from incentive_envs.oscillators.env import OscillatorEnv, OscillatorsConfig, oscillator_game
 from incentive_envs.routing.env import CongestionConfig, CongestionEnv, congestion_game
+from incentive_envs.tax_economy.env import TaxEconomyConfig, TaxEconomyEnv, tax_economy_game, tax_economy_task
 from incentive_envs.validation import build_config
 
-CAPABILITIES = frozenset({"model", "box", "simplex", "linear_prices", "best_response", "payoffs", "episodic"})
+CAPABILITIES = frozenset(
+    {
+        "model",
+        "box",
+        "simplex",
+        "linear_prices",
+        "best_response",
+        "payoffs",
+        "episodic",
+        "bonus",
+        "tax_schedule",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,9 @@ class EnvSpec:
         the agents are fixed by other parameters (a road network's OD pairs).
     capabilities : frozenset of str
         See the module docstring.
+    task_factory : callable or None
+        ``config -> EpisodicTask`` for games whose model also comes as an episodic task (the
+        tax economy): what policy-gradient learners play (:meth:`make_task`).
     """
 
     env_id: str
@@ -78,6 +102,7 @@ class EnvSpec:
     game_factory: Callable | None
     size_field: str | None
     capabilities: frozenset[str]
+    task_factory: Callable | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.capabilities) - CAPABILITIES)
@@ -101,6 +126,15 @@ class EnvSpec:
         if self.game_factory is None:
             raise ValueError(f"{self.env_id} has no game model")
         return self.game_factory(self.make_config(**params))
+
+    def make_task(self, **params):
+        """The episodic task that policy-gradient learners play: the game's model itself on
+        episodic-only games, else the ``task_factory``'s task of ``params``."""
+        if self.task_factory is not None:
+            return self.task_factory(self.make_config(**params))
+        if "episodic" not in self.capabilities:
+            raise ValueError(f"{self.env_id} has no episodic task")
+        return self.make_game(**params)
 
     def parameters(self) -> dict[str, dict]:
         """Every parameter's type, default and description (from the config's field docstrings)."""
@@ -256,7 +290,7 @@ register(
         env_class=EscapeRoomEnv,
         game_factory=lambda config: EscapeRoomTask(config.n_agents, config.threshold, config.max_cycles),
         size_field="n_agents",
-        capabilities=frozenset({"episodic"}),
+        capabilities=frozenset({"episodic", "bonus"}),
     )
 )
 register(
@@ -268,6 +302,20 @@ register(
         env_class=CleanupEnv,
         game_factory=CleanupTask,
         size_field="n_agents",
-        capabilities=frozenset({"episodic"}),
+        capabilities=frozenset({"episodic", "bonus"}),
+    )
+)
+register(
+    EnvSpec(
+        env_id="tax_economy_v0",
+        game="tax_economy",
+        description="Workers choose labour under a planner-set 7-bracket income tax with a lump-sum rebate "
+        "(Zheng et al. 2022; Yang et al. 2021)",
+        config=TaxEconomyConfig,
+        env_class=TaxEconomyEnv,
+        game_factory=tax_economy_game,
+        size_field="n_workers",
+        capabilities=frozenset({"model", "box", "best_response", "payoffs", "tax_schedule", "episodic"}),
+        task_factory=tax_economy_task,
     )
 )

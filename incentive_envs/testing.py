@@ -3,9 +3,11 @@ is checked without new test code (PettingZoo ships ``pettingzoo.test`` the same 
 
 * :func:`check_game` — a game's model: every Jacobian product against finite differences of
   the pseudo-gradient and adjointness, the social cost's gradients, the equilibrium's residual,
-  the hypergradient of ``f*(θ) = f(θ, x*(θ))`` (a dense implicit-function reference, computed
-  here independently of the planners) against finite differences, the social optimum against
-  nearby feasible points, the declared capabilities, and input validation;
+  the hypergradient of ``f*(θ) = f(θ, x*(θ))`` (a dense implicit-function reference on the
+  coordinates neither at a bound nor pinned by a payoff kink, computed here independently of
+  the planners) against finite differences, the social optimum against nearby feasible points
+  (a second best, :attr:`~incentive_envs.core.SocialOptimum.incentive`, against nearby
+  incentives), the declared capabilities, and input validation;
 * :func:`check_env` — PettingZoo's ``parallel_api_test``, ``api_test(parallel_to_aec(env))``,
   ``max_cycles_test``, ``render_test`` and ``parallel_seed_test``, plus multi-step determinism
   under a seed and ``reset(seed)`` reproducibility (works through wrappers such as
@@ -194,6 +196,9 @@ def _reference_hypergradient(game: IncentiveGame, theta: np.ndarray, margin: flo
         degenerate = (at_lower & (velocity > -margin)) | (at_upper & (velocity < margin))
         if np.any(degenerate):
             return None
+        pinned = game._pinned_coordinates(x, theta)  # held by a payoff kink, like a bound
+        if pinned is not None:
+            free &= ~pinned
     else:
         free = np.ones(strategy_set.dim, dtype=bool)
     index = np.flatnonzero(free)
@@ -295,19 +300,40 @@ def check_game(
         game.strategy_set.contains(optimum.strategy, atol=1e-9),
         "social_optimum().strategy is outside the strategy set",
     )
-    theta0 = game.incentive_set.project(np.zeros(game.incentive_set.dim))
-    _close(
-        game.social_cost(optimum.strategy, theta0),
-        optimum.value,
-        1e-9,
-        "social_optimum().value is not f(x_so)",
-    )
-    for _ in range(20):
-        nearby = game.strategy_set.project(optimum.strategy + 1e-3 * _tangent(game, rng))
-        _require(
-            game.social_cost(nearby, theta0) >= optimum.value - 1e-9 * max(1.0, abs(optimum.value)),
-            "a feasible point near the social optimum has a lower social cost",
+    if optimum.incentive is None:  # the first best over x of a θ-independent cost
+        theta0 = game.incentive_set.project(np.zeros(game.incentive_set.dim))
+        _close(
+            game.social_cost(optimum.strategy, theta0),
+            optimum.value,
+            1e-9,
+            "social_optimum().value is not f(x_so)",
         )
+        for _ in range(20):
+            nearby = game.strategy_set.project(optimum.strategy + 1e-3 * _tangent(game, rng))
+            _require(
+                game.social_cost(nearby, theta0) >= optimum.value - 1e-9 * max(1.0, abs(optimum.value)),
+                "a feasible point near the social optimum has a lower social cost",
+            )
+    else:  # the second best over Θ: θ_so, its equilibrium, and no better incentive nearby
+        theta_so = game.validate_incentive(optimum.incentive, "social_optimum().incentive")
+        _close(
+            game.social_cost(optimum.strategy, theta_so),
+            optimum.value,
+            1e-9,
+            "social_optimum().value is not f(θ_so, x_so)",
+        )
+        _close(
+            game.equilibrium(theta_so), optimum.strategy, 1e-9, "social_optimum().strategy is not x*(θ_so)"
+        )
+        spread = game.incentive_set.upper - game.incentive_set.lower
+        for _ in range(20):
+            nearby = game.incentive_set.project(
+                theta_so + 1e-3 * spread * _unit(rng.standard_normal(spread.size))
+            )
+            _require(
+                game.equilibrium_social_cost(nearby) >= optimum.value - 1e-9 * max(1.0, abs(optimum.value)),
+                "an incentive near the second best has a lower equilibrium social cost",
+            )
     if game.has_best_response:
         x, theta = _random_strategy(game, rng), _random_incentive(game, rng)
         response = game.best_response(x, theta)

@@ -184,6 +184,7 @@ EPISODIC_METRICS = {
     "prosocial_events": "prosocial events per episode (lever pulls, waste cells cleaned)",
     "episodes": "follower episodes played so far",
     "optimality_gap": "(W* − welfare)/|W*| where the task knows its optimum W* (Escape Room)",
+    "objective": "schedule tasks (the tax economy): the planner objective per episode of that batch",
 }
 """The metrics of episodic games: each designer iteration's, plus the optimality gap."""
 
@@ -195,6 +196,8 @@ def episodic_metrics(task, values: dict) -> dict:
         for key in ("welfare", "incentive_paid", "prosocial_share", "prosocial_events")
     }
     metrics["episodes"] = int(values["episodes"])
+    if "objective" in values:
+        metrics["objective"] = float(values["objective"])
     optimum = getattr(task, "optimum", None)
     if optimum is not None:
         metrics["optimality_gap"] = (optimum - metrics["welfare"]) / abs(optimum)

@@ -141,8 +141,13 @@ def _json_default(value):
 
 def build(config: ExperimentConfig):
     """``(game, learner, planner)`` of ``config``, built from the registries."""
-    game = env_spec(config.game).make_game(**config.game_params)
-    learner = learner_spec(config.learner).make(game, config.seed, **config.learner_params)
+    follower = learner_spec(config.learner)
+    game_spec = env_spec(config.game)
+    if follower.feedback == "rollouts":
+        game = game_spec.make_task(**config.game_params)
+    else:
+        game = game_spec.make_game(**config.game_params)
+    learner = follower.make(game, config.seed, **config.learner_params)
     planner = planner_spec(config.planner).make(game, learner, config.seed, **config.planner_params)
     return game, learner, planner
 

@@ -1,6 +1,20 @@
 """Meta-gradient incentive design (Yang et al. 2021, "Adaptive incentive design with
 multi-agent meta-gradient reinforcement learning", AAMAS) on any batched episodic task
-(:mod:`incentive_envs.episodic`: Escape Room, Cleanup).
+(:mod:`incentive_envs.episodic`: Escape Room, Cleanup, the tax economy).
+
+Two kinds of incentive share one designer. On bonus tasks (Escape Room, Cleanup) the
+designer owns an incentive function (below). On a :class:`~incentive_envs.episodic.ScheduleTask`
+(the tax economy) its parameters are the schedule's rates themselves (:class:`ScheduleDesign`):
+the followers' training rewards are the task's rewards recomputed under the rates, the
+designer's reward ``G^D`` is the task's objective (equality × productivity of each episode's
+coin), which depends on the rates directly as well as through the followers, and nothing is
+paid. Written generally, the validation objective below is
+
+``V(η) = (1/B) Σ_b Σ_t log π_{θ'(η)}(a_t | o_t) (G_t^D − β_t)|_detached + (1/B) Σ_b Σ_t r_t^D(η) − κ · paid(η)``
+
+whose middle (pathwise) term is constant in ``η`` on bonus tasks: ``∇_η V`` is the exact
+gradient of ``E_{a ∼ π_{θ'(η)}}[Σ_t r_t^D(η)] − κ · paid`` estimated on ``τ'`` (score function
+plus pathwise derivative).
 
 The designer owns an incentive function ``r_η(s, a) ∈ [0, R_max]^N`` — a small MLP of the
 task's incentive features of the global state and the joint action (one-hot positions and
@@ -64,7 +78,7 @@ from agents.policy_gradient import (
     reinforce_surrogate,
     returns_to_go,
 )
-from incentive_envs.episodic import EpisodicTask, Rollout
+from incentive_envs.episodic import EpisodicTask, Rollout, ScheduleTask
 from incentive_envs.validation import check_bool, check_int, check_positive_int, check_scalar
 
 
@@ -144,29 +158,87 @@ class IncentiveFunction(torch.nn.Module):
         alive = torch.as_tensor(rollout.alive, dtype=dtype)[..., None]
         return alive * self(torch.as_tensor(rollout.incentive_features, dtype=dtype))
 
+    def train_rewards(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(r_env + r_η, incentive paid per episode)`` on a played batch (both with a graph to η)."""
+        paid = self.rollout_incentives(rollout)
+        env = torch.as_tensor(rollout.env_rewards, dtype=paid.dtype)
+        return env + paid, paid.sum() / rollout.batch_size
+
+    def designer_rewards(self, rollout: Rollout) -> torch.Tensor:
+        """The designer's reward per step, the collective env reward ``(B, T)`` (independent of η)."""
+        return torch.as_tensor(rollout.env_rewards, dtype=self.layers[0].weight.dtype).sum(-1)
+
+    def publish(self) -> None:
+        """Nothing to do: the bonus is paid by the designer, not by the task."""
+
+
+class ScheduleDesign(torch.nn.Module):
+    """The rates ``θ ∈ [0, 1]^D`` of a :class:`~incentive_envs.episodic.ScheduleTask` (the
+    seven marginal rates of the tax economy) as the designer's parameters ``η = θ``.
+
+    The followers' training rewards are the task's rewards recomputed under ``θ``
+    (``schedule_rewards``), the designer's reward the task's objective of each episode at the
+    played actions (``schedule_objective``, placed at the episode's last step), and nothing is
+    paid (taxes are transfers: the objective already counts them). After every optimiser step
+    :meth:`publish` projects ``θ`` onto ``[0, 1]^D`` (projected Adam) and posts it to the task,
+    whose next batches are played under it.
+
+    Parameters
+    ----------
+    task : ScheduleTask
+    dtype : torch.dtype
+        Of the followers' rewards (the rates themselves are float64).
+    """
+
+    def __init__(self, task: ScheduleTask, dtype: torch.dtype = torch.float64):
+        super().__init__()
+        if not isinstance(task, ScheduleTask):
+            raise ValueError(
+                f"task must implement incentive_envs.episodic.ScheduleTask, got {type(task).__name__}"
+            )
+        self.task, self.dtype = task, dtype
+        self.rates = torch.nn.Parameter(torch.as_tensor(np.array(task.schedule), dtype=torch.float64))
+
+    def train_rewards(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rewards under θ, 0)`` (module docstring of :class:`ScheduleDesign`)."""
+        return self.task.schedule_rewards(rollout, self.rates).to(self.dtype), self.rates.new_zeros(())
+
+    def designer_rewards(self, rollout: Rollout) -> torch.Tensor:
+        """The task's objective of each episode at its last step, ``(B, T)``, differentiable in ``θ``."""
+        objective = self.task.schedule_objective(rollout, self.rates)
+        earlier = objective.new_zeros((rollout.batch_size, rollout.max_steps - 1))
+        return torch.cat((earlier, objective[:, None]), dim=1)
+
+    def publish(self) -> None:
+        """Project ``θ`` onto ``[0, 1]^D`` and apply it to the task."""
+        with torch.no_grad():
+            self.rates.clamp_(0.0, 1.0)
+        self.task.set_schedule(self.rates.detach().numpy().astype(np.float64))
+
 
 def _incentivised_update(
-    learners: PolicyGradientLearners, params: Params, incentive_fn: IncentiveFunction, train: Rollout
+    learners: PolicyGradientLearners, params: Params, incentive_fn, train: Rollout
 ) -> tuple[Params, torch.Tensor]:
-    """``θ'(η)`` (with graph) and the incentives ``r_η`` paid on ``train``."""
-    paid = incentive_fn.rollout_incentives(train)
-    rewards = torch.as_tensor(train.env_rewards, dtype=learners.dtype) + paid
+    """``θ'(η)`` (with graph) and the incentive paid per episode on ``train``."""
+    rewards, paid = incentive_fn.train_rewards(train)
     return learners.updated(params, train, rewards, create_graph=True), paid
 
 
 def _designer_value(
     learners: PolicyGradientLearners,
+    incentive_fn,
     new_params: Params,
     validation: Rollout,
     paid: torch.Tensor,
     cost_weight: float,
 ) -> torch.Tensor:
-    """``V(η)`` of the module docstring from ``θ'(η)`` and the incentives ``paid`` on ``τ``."""
-    welfare = torch.as_tensor(validation.env_rewards, dtype=learners.dtype).sum(-1)
+    """``V(η)`` of the module docstring from ``θ'(η)`` and the incentive ``paid`` per episode on ``τ``."""
+    designer = incentive_fn.designer_rewards(validation)
     joint_log_probs = learners.log_probs(new_params, validation).sum(-1)
     alive = torch.as_tensor(validation.alive, dtype=learners.dtype)
-    value = reinforce_surrogate(joint_log_probs, returns_to_go(welfare), alive, baseline=True)
-    return value - cost_weight * paid.sum() / paid.shape[0]
+    value = reinforce_surrogate(joint_log_probs, returns_to_go(designer.detach()), alive, baseline=True)
+    pathwise = (alive * designer).sum() / validation.batch_size
+    return value + pathwise - cost_weight * paid
 
 
 def meta_objective(
@@ -199,7 +271,7 @@ def meta_objective(
     """
     cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
     new_params, paid = _incentivised_update(learners, params, incentive_fn, train)
-    return _designer_value(learners, new_params, validation, paid, cost_weight)
+    return _designer_value(learners, incentive_fn, new_params, validation, paid, cost_weight)
 
 
 def meta_gradient(
@@ -274,15 +346,18 @@ class MetaGradientDesigner(IterativeDesigner):
         self.cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
         designer_lr = check_scalar(designer_lr, "designer_lr", low=0.0, low_inclusive=False)
         incentive_seed, sampling_seed = np.random.SeedSequence(seed).generate_state(2)
-        self.incentive_fn = IncentiveFunction(
-            learners.task,
-            max_incentive,
-            hidden=incentive_hidden,
-            init_bias=init_bias,
-            constant_start=constant_start,
-            seed=int(incentive_seed),
-            dtype=learners.dtype,
-        )
+        if isinstance(learners.task, ScheduleTask):
+            self.incentive_fn = ScheduleDesign(learners.task, learners.dtype)
+        else:
+            self.incentive_fn = IncentiveFunction(
+                learners.task,
+                max_incentive,
+                hidden=incentive_hidden,
+                init_bias=init_bias,
+                constant_start=constant_start,
+                seed=int(incentive_seed),
+                dtype=learners.dtype,
+            )
         self.optimizer = torch.optim.Adam(self.incentive_fn.parameters(), lr=designer_lr)
         self.rng = np.random.default_rng(sampling_seed)
         self.episodes = 0
@@ -296,18 +371,14 @@ class MetaGradientDesigner(IterativeDesigner):
         train = self._next_batch or self._sample(learners.params)
         new_params, paid = _incentivised_update(learners, learners.params, self.incentive_fn, train)
         validation = self._sample(tuple(p.detach() for p in new_params))
-        value = _designer_value(learners, new_params, validation, paid, self.cost_weight)
+        value = _designer_value(learners, self.incentive_fn, new_params, validation, paid, self.cost_weight)
         self.optimizer.zero_grad()
         (-value).backward()
         self.optimizer.step()
+        self.incentive_fn.publish()
         learners.params = tuple(p.detach() for p in new_params)
         self._next_batch = validation
-        return iteration_metrics(
-            train,
-            learners.task.prosocial_action,
-            float(paid.detach().sum()) / train.batch_size,
-            self.episodes,
-        )
+        return iteration_metrics(train, learners.task, float(paid.detach()), self.episodes)
 
     def _sample(self, params: Params) -> Rollout:
         self.episodes += self.batch_size
@@ -340,3 +411,4 @@ class MetaGradientDesigner(IterativeDesigner):
         self.optimizer.load_state_dict(copy.deepcopy(entry(state, "optimizer", what)))
         self.rng.bit_generator.state = rng_state
         self.episodes, self._next_batch = episodes, next_batch
+        self.incentive_fn.publish()

@@ -22,6 +22,7 @@ from agents.schedules import PowerSchedule
 from incentive_envs.core import IncentiveGame
 from incentive_envs.registry import CAPABILITIES, EnvSpec, config_parameters
 from incentive_envs.registry import registry as env_registry
+from incentive_envs.tax_economy.game import free_market_rates, saez_rates, us_federal_rates
 from incentive_envs.validation import build_config, check_bool, check_positive_int, check_scalar
 from planners.base import Planner
 from planners.baselines import FixedIncentivePlanner, NoIncentivePlanner, OraclePlanner, ZerothOrderPlanner
@@ -80,7 +81,11 @@ class PlannerSpec:
         return config_parameters(self.config)
 
     def accepts(self, learner: LearnerSpec) -> bool:
-        """Whether it can steer followers that learn with ``learner``."""
+        """Whether it can steer followers that learn with ``learner``. Planners that need the
+        game's model steer followers playing the model, never policy-gradient learners playing
+        episodes (on a game that offers both, e.g. the tax economy)."""
+        if "model" in self.requires and learner.feedback == "rollouts":
+            return False
         if self.learner_requirement == "differentiable":
             return learner.differentiable
         if self.learner_requirement == "rollouts":
@@ -377,6 +382,38 @@ register(
 )
 
 
+def _schedule_planner(rates):
+    """The factory of a planner that posts ``rates(game)`` forever."""
+
+    def factory(game, learner, config, seed) -> FixedIncentivePlanner:
+        return FixedIncentivePlanner(game, rates(game))
+
+    return factory
+
+
+for _name, _description, _rates in (
+    ("free_market", "tax economy: no tax (θ = 0)", free_market_rates),
+    ("us_federal", "tax economy: the 2018 US federal single-filer rates 10-37%", us_federal_rates),
+    (
+        "saez",
+        "tax economy: Saez (2001) optimal rates from the free-market incomes and the utility's elasticities",
+        saez_rates,
+    ),
+):
+    register(
+        PlannerSpec(
+            _name,
+            _description,
+            "observes nothing; the schedule is computed once from the model "
+            "(Saez: its free-market income distribution and labour elasticities)",
+            frozenset({"model", "tax_schedule"}),
+            "any",
+            NoParameters,
+            _schedule_planner(_rates),
+        )
+    )
+
+
 @dataclass(frozen=True)
 class FixedBonusConfig:
     """Parameters of the fixed bonus per prosocial event (lever pull, waste cell cleaned)."""
@@ -461,7 +498,7 @@ register(
         "fixed_bonus",
         "a constant bonus per prosocial event (lever pull, waste cell cleaned)",
         "observes nothing; the bonus is fixed in advance",
-        frozenset({"episodic"}),
+        frozenset({"episodic", "bonus"}),
         "rollouts",
         FixedBonusConfig,
         lambda task, learners, config, seed: FixedBonus(
@@ -472,7 +509,8 @@ register(
 register(
     PlannerSpec(
         "meta_gradient",
-        "meta-gradient incentive designer: online cross-validation through the followers' update (Yang et al. 2021)",
+        "meta-gradient incentive designer: online cross-validation through the followers' update "
+        "(Yang et al. 2021); a bonus function, or the rates of a tax schedule",
         "observes played episodes; knows the followers' learning rule, not the game's rules",
         frozenset({"episodic"}),
         "rollouts",
@@ -483,7 +521,7 @@ register(
 register(
     PlannerSpec(
         "rl_planner",
-        "dual RL: a PPO planner choosing each agent's bonus every iteration",
+        "dual RL: a PPO planner choosing each agent's bonus (or the tax rates) every iteration",
         "observes each batch's action frequencies and collective return; knows neither rules nor learning rule",
         frozenset({"episodic"}),
         "rollouts",

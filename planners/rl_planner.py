@@ -1,5 +1,6 @@
 """The "dual RL" baseline: a PPO planner that learns which bonus to pay for the prosocial
-events of an episodic task (lever pulls on Escape Room, waste cells cleaned on Cleanup).
+events of an episodic task (lever pulls on Escape Room, waste cells cleaned on Cleanup), or
+which tax schedule to post on a schedule task (the tax economy, :class:`ScheduleChoiceEnv`).
 
 The planner is a Stable-Baselines3 PPO agent (Schulman et al. 2017, "Proximal policy
 optimization algorithms", arXiv:1707.06347) acting on :class:`IncentiveChoiceEnv`, a
@@ -56,6 +57,7 @@ from agents.policy_gradient import (
     generator_state,
     iteration_metrics,
 )
+from incentive_envs.episodic import ScheduleTask
 from incentive_envs.validation import as_finite_array, check_int, check_positive_int, check_scalar
 
 _BUFFER_FIELDS = (
@@ -135,14 +137,14 @@ class IncentiveChoiceEnv(gymnasium.Env):
 
     def step(self, action):
         bonus = self.bonus_levels[np.asarray(action, dtype=np.int64)]
-        learners, prosocial = self.learners, self.learners.task.prosocial_action
+        learners = self.learners
         rollout = learners.sample(self.batch_size, self.np_random)
         paid = bonus * rollout.prosocial
         learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
         self.episodes += self.batch_size
         paid_per_episode = float(paid.sum()) / self.batch_size
         self.last_step = {
-            **iteration_metrics(rollout, prosocial, paid_per_episode, self.episodes),
+            **iteration_metrics(rollout, learners.task, paid_per_episode, self.episodes),
             "bonus": bonus.tolist(),
         }
         welfare = self.last_step["welfare"]
@@ -175,6 +177,48 @@ class IncentiveChoiceEnv(gymnasium.Env):
         self._observation, self._steps, self.episodes = observation.astype(np.float32), steps, episodes
         self.last_step = copy.deepcopy(entry(state, "last_step", what))
         self.np_random.bit_generator.state = rng_state
+
+
+class ScheduleChoiceEnv(IncentiveChoiceEnv):
+    """The planner's env on a :class:`~incentive_envs.episodic.ScheduleTask` (the tax
+    economy): the action is the schedule itself, ``θ ∈ [0, 1]^D`` (``Box``; PPO's Gaussian
+    actions are clipped into it), posted to the task before the followers play and learn on
+    their env rewards; the reward is the task's objective per episode of that batch over
+    ``task.objective_scale`` (equality × productivity relative to the free market's); the
+    observation is the rates just posted, the share of worker-steps at each action (labour
+    level) and the scaled objective clipped to ``[0, 4]``. Parameters as
+    :class:`IncentiveChoiceEnv` (``bonus_levels`` and ``cost_weight`` are unused: taxes are
+    transfers).
+    """
+
+    def __init__(self, learners: PolicyGradientLearners, batch_size: int, horizon: int = 50):
+        super().__init__(learners, batch_size, horizon=horizon)
+        task = learners.task
+        self.scale = float(task.objective_scale)
+        self.action_space = spaces.Box(0.0, 1.0, (task.schedule_dim,), dtype=np.float32)
+        size = task.schedule_dim + task.n_actions
+        self.observation_space = spaces.Box(
+            np.zeros(size + 1, dtype=np.float32),
+            np.append(np.ones(size), 4.0).astype(np.float32),
+            dtype=np.float32,
+        )
+        self._observation = np.concatenate(
+            (task.schedule, np.full(task.n_actions, 1.0 / task.n_actions), [1.0])
+        ).astype(np.float32)
+
+    def step(self, action):
+        learners, task = self.learners, self.learners.task
+        rates = np.clip(np.asarray(action, dtype=np.float64), 0.0, 1.0)
+        task.set_schedule(rates)
+        rollout = learners.sample(self.batch_size, self.np_random)
+        learners.step(rollout)
+        self.episodes += self.batch_size
+        self.last_step = iteration_metrics(rollout, task, 0.0, self.episodes)
+        reward = self.last_step["objective"] / self.scale
+        shares = np.bincount(rollout.actions.ravel(), minlength=task.n_actions) / rollout.actions.size
+        self._observation = np.concatenate((rates, shares, [np.clip(reward, 0.0, 4.0)])).astype(np.float32)
+        self._steps += 1
+        return self._observation.copy(), reward, False, self._steps >= self.horizon, {}
 
 
 class RLPlanner(IterativeDesigner):
@@ -221,7 +265,10 @@ class RLPlanner(IterativeDesigner):
         if clashes:
             raise ValueError(f"ppo_kwargs must not set {clashes}: RLPlanner builds the env and seeds PPO")
         seed = check_int(seed, "seed", low=0, high=2**32 - 1)
-        self.env = IncentiveChoiceEnv(learners, batch_size, bonus_levels, cost_weight, horizon)
+        if isinstance(getattr(learners, "task", None), ScheduleTask):
+            self.env = ScheduleChoiceEnv(learners, batch_size, horizon)
+        else:
+            self.env = IncentiveChoiceEnv(learners, batch_size, bonus_levels, cost_weight, horizon)
         self.learners = learners
         self.vec_env = DummyVecEnv([lambda: self.env])
         settings = {

@@ -725,7 +725,7 @@ def test_bad_incentive_function_outputs_and_vector_env_input_raise_value_errors(
 
 def test_cleanup_is_registered_as_an_episodic_env():
     entry = spec("cleanup_v0")
-    assert entry.capabilities == frozenset({"episodic"}) and spec("cleanup") is entry
+    assert entry.capabilities == frozenset({"episodic", "bonus"}) and spec("cleanup") is entry
     env = make("cleanup", **PRESETS["10x10"])
     assert env.possible_agents == ["agent_0", "agent_1", "agent_2"]
     task = entry.make_game(**PRESETS["10x10"])

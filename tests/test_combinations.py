@@ -17,6 +17,7 @@ GAME_PARAMS = {
     "congestion": {"network": "braess"},
     "escape_room": {"n_agents": 2, "threshold": 1},
     "cleanup": {},
+    "tax_economy": {"n_workers": 6},
 }
 FAST = {"max_inner": 200, "batch_size": 4}
 """Planner parameters that keep every run short (applied where the planner has them)."""
@@ -46,7 +47,7 @@ def test_every_valid_combination_runs(game, learner, planner):
     result = run_experiment(_config(game, learner, planner), progress=False)
     assert result["iterations"] == 3 and len(result["metrics"]) == 3
     final = result["final"]
-    if game in ("escape_room", "cleanup"):
+    if learner == "policy_gradient":
         assert np.isfinite(final["welfare"]) and final["episodes"] > 0
     else:
         assert np.isfinite(final["objective_gap"]) and final["objective_gap"] >= -1e-9

@@ -17,6 +17,7 @@ SMALL = {
     "congestion": {"network": "braess"},
     "escape_room": {"n_agents": 10, "threshold": 9},
     "cleanup": {},
+    "tax_economy": {"n_workers": 6},
 }
 """Small instances of every registered game (the suite also checks that every game has one).
 Escape Room's ER(10, 9) lets PettingZoo's max_cycles_test see whole horizons: with its seeded
