@@ -507,7 +507,7 @@ def test_pettingzoo_conformance(kwargs):
 
 
 def _rollout(seed, steps=50):
-    env = tax_economy_v0.parallel_env(n_workers=5, max_cycles=steps, feedback_noise_std=0.3)
+    env = tax_economy_v0.parallel_env(n_workers=5, max_cycles=steps, feedback_noise_std=0.3, feedback=("gradient",))
     trace = [env.reset(seed=seed, options={"incentive": np.array(US_FEDERAL_2018_RATES)})]
     rng = np.random.default_rng(9)
     while env.agents:
