@@ -293,6 +293,18 @@ def reference_costs(network: Network, relative_gap: float = 1e-10) -> tuple[floa
     return ue.total_cost, so.total_cost
 
 
+def most_congested_links(network: Network, count: int, relative_gap: float = 1e-6) -> np.ndarray:
+    """The ``count`` links with the largest volume-to-capacity ratio ``x_e/cap_e`` at the
+    untolled user equilibrium (path-based, to ``relative_gap``), sorted by index: a tolled set
+    for networks without a published one (where congestion is worst, tolls move the most
+    flow; ties broken by link index)."""
+    network = _check_network(network)
+    count = check_positive_int(count, "count", maximum=network.n_links)
+    flow = path_equilibrium(network, relative_gap=relative_gap, max_iterations=10_000).link_flow
+    order = np.lexsort((np.arange(network.n_links), -flow / network.capacity))
+    return np.sort(order[:count])
+
+
 @dataclass(frozen=True, eq=False)
 class SecondBestResult:
     """What :func:`second_best_tolls` found.
@@ -480,6 +492,7 @@ def second_best_tolls(
     iterations: int | None = None,
     step: float | None = None,
     decay: float | None = None,
+    relative_gap: float | None = None,
     max_cpu_s: float | None = None,
     starts: int = 1,
     seed: int | np.random.Generator = 0,
@@ -504,6 +517,8 @@ def second_best_tolls(
         The first start (default zeros, projected into the box).
     iterations, step, decay : optional
         Override :data:`DEFAULTS` of the method (toll updates, ``α``, the decay of ``α_k``).
+    relative_gap : float, optional
+        Override the gap every lower-level solve of the double loop and SPSA reaches.
     max_cpu_s : float, optional
         Stop a start's optimisation after this much CPU time (default: no limit).
     starts : int
@@ -530,7 +545,9 @@ def second_best_tolls(
         step=base.step if step is None else check_scalar(step, "step", low=0.0, low_inclusive=False),
         decay=base.decay if decay is None else check_scalar(decay, "decay", low=0.0),
         momentum=base.momentum,
-        relative_gap=base.relative_gap,
+        relative_gap=base.relative_gap
+        if relative_gap is None
+        else check_scalar(relative_gap, "relative_gap", low=0.0, low_inclusive=False),
         inner_steps=base.inner_steps,
         perturbation=base.perturbation,
     )
