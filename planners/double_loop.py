@@ -62,9 +62,8 @@ class DoubleLoopPlanner(Planner):
         Adjoint solver for ID.
     lower_level : {"learner", "equilibrium"}
         ``"learner"``: run the followers' learner to ``tolerance``; ``"equilibrium"`` (ID
-        only): the game's own equilibrium solver (``game.equilibrium``, warm-started where the
-        game keeps its last solution, as the routing game does), i.e. the exact lower level
-        of the solve-then-differentiate scheme at a fraction of the learner's steps.
+        only): the game's own equilibrium solver (``game.equilibrium``), i.e. the exact lower
+        level of the solve-then-differentiate scheme at a fraction of the learner's steps.
     """
 
     name = "double_loop"

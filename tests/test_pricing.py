@@ -212,8 +212,8 @@ def test_sioux_falls_18_double_loop_beats_the_published_best():
 
 
 def test_double_loop_on_a_routing_game_through_the_engine():
-    """The logit routing game's double loop (learner to tolerance, or the game's warm-started
-    equilibrium solver) lowers the planner's objective step by step; both see the same
+    """The logit routing game's double loop (learner to tolerance, or the game's equilibrium
+    solver) lowers the planner's objective step by step; both see the same
     lower level, so they take the same steps."""
     finals = []
     for lower_level in ("learner", "equilibrium"):
@@ -235,11 +235,3 @@ def test_double_loop_lower_level_is_checked():
         DoubleLoopPlanner(game, learner, lower_level="exact")
     with pytest.raises(ValueError, match="lower_level='equilibrium' has no iterations to unroll"):
         DoubleLoopPlanner(game, learner, differentiation="unrolled", lower_level="equilibrium")
-
-
-def test_routing_game_equilibrium_is_warm_started_and_unchanged():
-    game = RoutingGame(grid(3, 3, demand_scale=2.0), eta=0.2)
-    fresh = RoutingGame(grid(3, 3, demand_scale=2.0), eta=0.2)
-    theta = np.full(game.incentive_set.dim, 0.3)
-    game.equilibrium(np.zeros(game.incentive_set.dim))
-    np.testing.assert_allclose(game.equilibrium(theta), fresh.equilibrium(theta), atol=1e-10)

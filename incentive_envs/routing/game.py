@@ -112,7 +112,6 @@ class RoutingGame(IncentiveGame):
             shape=(network.n_links, tolled.size),
         )
         self._path_demand = network.demand[self.paths.od]
-        self._last_equilibrium: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return (
@@ -168,12 +167,8 @@ class RoutingGame(IncentiveGame):
         return -(self._toll_map.T @ (self._incidence @ cotangent))
 
     def _equilibrium(self, theta: np.ndarray) -> np.ndarray:
-        """The logit equilibrium ``x*(θ)`` (see :func:`logit_equilibrium`), warm-started from
-        the previous call's (planners ask for nearby tolls in turn; the equilibrium is unique,
-        so the start changes the answer only within the solver's tolerance)."""
-        solution = logit_equilibrium(self, theta, start=self._last_equilibrium)
-        self._last_equilibrium = solution.copy()
-        return solution
+        """The logit equilibrium ``x*(θ)`` (see :func:`logit_equilibrium`)."""
+        return logit_equilibrium(self, theta)
 
     # -- the planner's side --------------------------------------------------------------
     def _social_cost(self, x: np.ndarray, theta: np.ndarray) -> float:
