@@ -60,6 +60,10 @@ class DoubleLoopPlanner(Planner):
         :class:`~planners.single_loop.SingleLoopPlanner`).
     solver : callable, optional
         Adjoint solver for ID.
+    lower_level : {"learner", "equilibrium"}
+        ``"learner"``: run the followers' learner to ``tolerance``; ``"equilibrium"`` (ID
+        only): the game's own equilibrium solver (``game.equilibrium``), i.e. the exact lower
+        level of the solve-then-differentiate scheme at a fraction of the learner's steps.
     """
 
     name = "double_loop"
@@ -79,11 +83,17 @@ class DoubleLoopPlanner(Planner):
         warm_start: bool | None = None,
         follower_model: DifferentiableLearner | None = None,
         solver=None,
+        lower_level: str = "learner",
     ):
         super().__init__(game)
         if not isinstance(learner, Learner):
             raise ValueError(f"learner must be a Learner, got {type(learner).__name__}")
         self.differentiation = check_choice(differentiation, "differentiation", ("implicit", "unrolled"))
+        self.lower_level = check_choice(lower_level, "lower_level", ("learner", "equilibrium"))
+        if self.lower_level == "equilibrium" and self.differentiation == "unrolled":
+            raise ValueError(
+                "lower_level='equilibrium' has no iterations to unroll: use differentiation='implicit'"
+            )
         if self.differentiation == "unrolled":
             check_differentiable(learner)
             if follower_model is not None:
@@ -114,11 +124,14 @@ class DoubleLoopPlanner(Planner):
         self._gradient: np.ndarray | None = None
 
     def advance_followers(self, learner, x, theta, k, rng=None, noise_std=0.0):
-        """Run ``learner`` at ``theta`` until it moves less than ``tolerance``."""
+        """Run ``learner`` at ``theta`` until it moves less than ``tolerance`` (or solve the
+        lower level with the game's solver, counted as one step)."""
         if self._cold_start is None:
             self._cold_start = np.array(x, dtype=np.float64)
         start = x if self.warm_start else self._cold_start
-        if self.differentiation == "unrolled":
+        if self.lower_level == "equilibrium":
+            x, steps = self.game._equilibrium(theta), 1
+        elif self.differentiation == "unrolled":
             x, self._gradient, steps = self._unrolled_solve(learner, start, theta, rng, noise_std)
         else:
             x, steps = self._solve(learner, start, theta, rng, noise_std)

@@ -209,8 +209,11 @@ def _validated_start(network: Network, start: PathFlows) -> PathFlows:
     )
 
 
-class _PathSystem:
-    """The mutable path set of one solve: flat arrays plus the incidence built on them."""
+class PathSystem:
+    """The mutable path set of a solve: flat arrays plus the incidence built on them.
+
+    Kept between calls of :func:`equilibrium_iterations` it is a warm start that costs no
+    validation or copying (second-best tolling moves it a few steps per toll update)."""
 
     def __init__(self, paths: PathFlows, n_links: int, demand: np.ndarray):
         self.n_links = n_links
@@ -257,7 +260,7 @@ class _PathSystem:
         return PathFlows(self.od.copy(), self.offsets.copy(), self.links.copy(), self.flow.copy())
 
 
-def _initial_paths(network: Network, graph: ShortestPathGraph, cost) -> PathFlows:
+def all_or_nothing_paths(network: Network, graph: ShortestPathGraph, cost) -> PathFlows:
     """All-or-nothing on the shortest paths at zero flow."""
     _, predecessor, pair_link = graph.shortest_paths(cost(np.zeros(network.n_links)))
     links, lengths = graph.path_links(predecessor, pair_link, np.arange(network.n_od))
@@ -301,7 +304,7 @@ def _decrease(cost, link_flow: np.ndarray, link_change: np.ndarray, step: float)
 
 
 def _newton_step(
-    system: _PathSystem, flow: np.ndarray, link_flow: np.ndarray, cost, cost_derivative
+    system: PathSystem, flow: np.ndarray, link_flow: np.ndarray, cost, cost_derivative
 ) -> tuple[np.ndarray, int]:
     """One projected Newton step (module docstring, steps 2–4); returns the new path flows
     and the conjugate-gradient iterations used."""
@@ -434,10 +437,46 @@ def path_equilibrium(
         graph = ShortestPathGraph(network)
     if column_generation and graph is None:
         graph = ShortestPathGraph(network)
-    system = _PathSystem(
-        start if start is not None else _initial_paths(network, graph, cost), network.n_links, network.demand
+    system = PathSystem(
+        start if start is not None else all_or_nothing_paths(network, graph, cost),
+        network.n_links,
+        network.demand,
     )
-    demand = network.demand
+    link_flow, gap, iteration, cg_iterations = equilibrium_iterations(
+        system,
+        cost,
+        cost_derivative,
+        tolerance,
+        max_iterations,
+        graph if column_generation else None,
+        max_paths_per_od,
+    )
+    if gap > tolerance:
+        what = "system optimum" if system_optimal else "user equilibrium"
+        report_unconverged(f"path-based {what}", gap, tolerance, iteration, on_unconverged)
+    base = assignment_result(network, link_flow, gap, iteration, tolerance)
+    return PathAssignmentResult(**vars(base), paths=system.frozen(), cg_iterations=cg_iterations)
+
+
+def equilibrium_iterations(
+    system: PathSystem,
+    cost,
+    cost_derivative,
+    tolerance: float,
+    max_iterations: int,
+    graph: ShortestPathGraph | None,
+    max_paths_per_od: int = DEFAULT_MAX_PATHS_PER_OD,
+) -> tuple[np.ndarray, float, int, int]:
+    """Iterations 1–4 of the module docstring on ``system`` in place (unchecked): at most
+    ``max_iterations`` Newton steps, stopping once the relative gap is at most ``tolerance``.
+
+    ``cost``/``cost_derivative`` map link flows to the users' link costs (tolls included) and
+    their slopes; ``graph`` enables column generation (``None``: the fixed path set, the gap
+    taken over it). Returns ``(link_flow, relative_gap, iterations, cg_iterations)`` with the
+    gap of the returned flows.
+    """
+    demand = system.demand
+    n_od = demand.size
     cg_iterations = 0
     iteration = 0
     while True:
@@ -446,18 +485,18 @@ def path_equilibrium(
         link_cost = cost(link_flow)
         path_cost = system.incidence @ link_cost
         minimum, _ = system.cheapest(path_cost)
-        if column_generation:
+        if graph is not None:
             od_cost, predecessor, pair_link = graph.shortest_paths(link_cost)
         else:
             od_cost = minimum
         total = float(path_cost @ flow)
         gap = (total - float(demand @ od_cost)) / total if total > 0 else 0.0
         if gap <= tolerance or iteration == max_iterations:
-            break
-        if column_generation:
+            return link_flow, gap, iteration, cg_iterations
+        if graph is not None:
             new = np.flatnonzero(od_cost < minimum * (1.0 - 1e-12))
             keep = (flow > 0) | (path_cost <= minimum[system.od])
-            counts = np.bincount(system.od[keep], minlength=network.n_od)
+            counts = np.bincount(system.od[keep], minlength=n_od)
             new = new[counts[new] < max_paths_per_od]
             if new.size or not keep.all():
                 new_links, new_lengths = graph.path_links(predecessor, pair_link, new)
@@ -466,8 +505,3 @@ def path_equilibrium(
         system.flow, used = _newton_step(system, system.flow, link_flow, cost, cost_derivative)
         cg_iterations += used
         iteration += 1
-    if gap > tolerance:
-        what = "system optimum" if system_optimal else "user equilibrium"
-        report_unconverged(f"path-based {what}", gap, tolerance, iteration, on_unconverged)
-    base = assignment_result(network, link_flow, gap, iteration, tolerance)
-    return PathAssignmentResult(**vars(base), paths=system.frozen(), cg_iterations=cg_iterations)
