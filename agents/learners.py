@@ -54,7 +54,8 @@ class Learner:
     def step(self, x, k: int, feedback) -> np.ndarray:
         """One update of every agent: ``x_{k+1}`` from ``x_k``, the iteration ``k >= 0`` and the
         feedback (validated: shapes, finiteness, ``x`` in the strategy set, best responses too;
-        an update that overflows float64 raises ``ValueError`` instead of returning inf or NaN)."""
+        an update that overflows float64 raises ``ValueError`` instead of returning inf, NaN or
+        an infeasible point)."""
         x = as_finite_array(x, "x", (self.strategy_set.dim,))
         if not self.strategy_set.contains(x, atol=1e-7):
             raise ValueError(f"x is outside the {self.strategy_set.kind} strategy set")
@@ -65,7 +66,7 @@ class Learner:
                 f"feedback (best responses) is outside the {self.strategy_set.kind} strategy set"
             )
         x_next = self._step(x, k, feedback)
-        if not np.all(np.isfinite(x_next)):
+        if not self.strategy_set.contains(x_next, atol=1e-7):  # non-finite, or projected at a lost precision
             raise ValueError(
                 f"the update of {self!r} overflowed float64: its step times the feedback is too large"
             )

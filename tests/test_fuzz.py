@@ -24,7 +24,7 @@ from planners.registry import valid  # noqa: E402
 from planners.social_gradient import social_gradient_flow  # noqa: E402
 
 MODEL_ENVS = [env for env in registry().values() if "model" in env.capabilities]
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
@@ -291,7 +291,7 @@ def _sample(cases, every: int):
 
 
 def test_harness_sample_is_clean(tmp_path):
-    """Every 15th case of the harness over configs, models, envs, learners and planners (the
+    """Every 25th case of the harness over configs, models, envs, learners and planners (the
     files and runs are covered by the slow test and ``scripts/fuzz_report.py``)."""
     cases = []
     for source in (
@@ -301,7 +301,7 @@ def test_harness_sample_is_clean(tmp_path):
         fuzz.learner_cases(),
         fuzz.planner_cases(),
     ):
-        cases += _sample(list(source), 15)
+        cases += _sample(list(source), 25)
     summary = fuzz.report(fuzz.run_cases(cases, timeout=60.0))
     bad = {
         name: count for name, count in summary["counts"].items() if name not in fuzz.CLEAN_OUTCOMES and count
