@@ -12,7 +12,7 @@ def sioux_falls_files_cached() -> bool:
     """Whether the Sioux Falls TNTP files are in the cache (checked, without a download)."""
     try:
         tntp_network("SiouxFalls", download=False)
-    except ValueError:
+    except (ValueError, FileNotFoundError):  # missing, or not the checked files
         return False
     return True
 
