@@ -29,7 +29,7 @@ from agents.fixed_point import (
 )
 from agents.schedules import PowerSchedule, as_schedule
 from incentive_envs.core import IncentiveGame, StrategySet, clip_into
-from incentive_envs.validation import as_finite_array, check_int, check_scalar
+from incentive_envs.validation import as_finite_array, check_iteration, check_scalar
 
 
 class Learner:
@@ -53,12 +53,24 @@ class Learner:
 
     def step(self, x, k: int, feedback) -> np.ndarray:
         """One update of every agent: ``x_{k+1}`` from ``x_k``, the iteration ``k >= 0`` and the
-        feedback (validated: shapes, finiteness, ``x`` in the strategy set)."""
+        feedback (validated: shapes, finiteness, ``x`` in the strategy set, best responses too;
+        an update that overflows float64 raises ``ValueError`` instead of returning inf, NaN or
+        an infeasible point)."""
         x = as_finite_array(x, "x", (self.strategy_set.dim,))
         if not self.strategy_set.contains(x, atol=1e-7):
             raise ValueError(f"x is outside the {self.strategy_set.kind} strategy set")
-        k = check_int(k, "k", low=0)
-        return self._step(x, k, as_finite_array(feedback, "feedback", self.feedback_shape()))
+        k = check_iteration(k)
+        feedback = as_finite_array(feedback, "feedback", self.feedback_shape())
+        if self.feedback == "best_response" and not self.strategy_set.contains(feedback, atol=1e-7):
+            raise ValueError(
+                f"feedback (best responses) is outside the {self.strategy_set.kind} strategy set"
+            )
+        x_next = self._step(x, k, feedback)
+        if not self.strategy_set.contains(x_next, atol=1e-7):  # non-finite, or projected at a lost precision
+            raise ValueError(
+                f"the update of {self!r} overflowed float64: its step times the feedback is too large"
+            )
+        return x_next
 
     def _step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -310,7 +322,9 @@ class LogitBestResponse(Learner):
         return self.actions.shape
 
     def _step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
-        choice = np.sum(_softmax_rows(feedback / self.temperature) * self.actions, axis=1)
+        # shifted by each row's best payoff before dividing: no overflow for any finite payoffs
+        scores = (feedback - feedback.max(axis=1, keepdims=True)) / self.temperature
+        choice = np.sum(_softmax_rows(scores) * self.actions, axis=1)
         return x + self.step_size(k) * (choice - x)
 
     def __repr__(self) -> str:
@@ -356,8 +370,15 @@ class Hedge(Learner):
 
     def _step(self, x: np.ndarray, k: int, feedback: np.ndarray) -> np.ndarray:
         log_weights = self.log_weights + self.learning_rate(k) * feedback
-        self.log_weights = log_weights - log_weights.max(axis=1, keepdims=True)
-        return np.sum(_softmax_rows(self.log_weights) * self.actions, axis=1)
+        log_weights -= log_weights.max(axis=1, keepdims=True)
+        strategy = np.sum(_softmax_rows(log_weights) * self.actions, axis=1)
+        if not np.all(np.isfinite(strategy)):  # checked before the weights change
+            raise ValueError(
+                f"learning_rate × feedback overflowed float64 (learning rate {self.learning_rate(k)!r}, "
+                f"payoffs up to {float(np.max(np.abs(feedback))):.3g})"
+            )
+        self.log_weights = log_weights
+        return strategy
 
     def state_dict(self) -> dict:
         """The log-weights (``(n_agents, G)``)."""

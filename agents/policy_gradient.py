@@ -55,6 +55,7 @@ from incentive_envs.validation import (
     as_finite_array,
     as_generator,
     check_bool,
+    check_generator_state,
     check_int,
     check_positive_int,
     check_scalar,
@@ -312,17 +313,6 @@ def entry(state, key: str, what: str):
 def generator_state(rng: np.random.Generator) -> dict:
     """A copy of a ``numpy.random.Generator``'s state (for checkpoints)."""
     return rng.bit_generator.state
-
-
-def check_generator_state(rng: np.random.Generator, state) -> dict:
-    """``state`` if it is a valid state of ``rng``'s bit generator (tried on a scratch copy,
-    so that ``rng`` is untouched); ``ValueError`` otherwise."""
-    scratch = type(rng.bit_generator)()
-    try:
-        scratch.state = state
-    except (TypeError, ValueError, KeyError) as error:
-        raise ValueError(f"not a state of a {type(rng.bit_generator).__name__} generator: {error}") from error
-    return state
 
 
 def iteration_metrics(rollout: Rollout, task: EpisodicTask, paid_per_episode: float, episodes: int) -> dict:

@@ -25,13 +25,7 @@ from pettingzoo import ParallelEnv
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from incentive_envs.validation import check_positive_int
-
-
-def _check_seed(seed, name: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ValueError(f"{name} must be an integer in [0, 2**32), got {seed!r}")
-    return int(seed)
+from incentive_envs.validation import MAX_LEGACY_SEED, check_positive_int, check_seed
 
 
 def _check_parallel_env(parallel_env) -> None:
@@ -91,7 +85,7 @@ class SuperSuitVecEnv(VecEnv):
         """
         if seed is None:
             seed = int(np.random.default_rng().integers(np.iinfo(np.uint32).max))
-        self._next_seed = _check_seed(seed)
+        self._next_seed = check_seed(seed, high=MAX_LEGACY_SEED)
         return [self._next_seed + j // self._agents_per_copy for j in range(self.num_envs)]
 
     def set_options(self, options: dict | None = None) -> None:
@@ -268,7 +262,7 @@ def train_ppo(
     """
     _check_parallel_env(parallel_env)
     total_timesteps = check_positive_int(total_timesteps, "total_timesteps")
-    seed = _check_seed(seed)
+    seed = check_seed(seed, high=MAX_LEGACY_SEED)
     n_envs = check_positive_int(n_envs, "n_envs")
     clashes = sorted({"env", "seed"} & set(ppo_kwargs))
     if clashes:

@@ -29,7 +29,10 @@ class PowerSchedule:
     def __call__(self, k: int) -> float:
         if k < 0:
             raise ValueError(f"iteration k must be >= 0, got {k!r}")
-        return self.scale / (k + 1) ** self.power
+        try:
+            return self.scale / (k + 1) ** self.power
+        except OverflowError:  # (k + 1)^q beyond float64: the step has vanished
+            return 0.0
 
 
 def as_schedule(step, name: str) -> PowerSchedule:

@@ -262,6 +262,14 @@ class IncentiveSet:
         return theta
 
 
+def _finite(value, call: str):
+    """``value`` if every entry is finite; else ``ValueError`` naming the call and its arguments
+    (finite inputs can still overflow float64, e.g. a tangent of 1e308)."""
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{call} is not finite: the arguments are too large for float64")
+    return value
+
+
 class FirstBestIncentive(NamedTuple):
     """An incentive ``theta`` whose equilibrium is the social optimum; ``unique`` says
     whether it is the only minimiser of ``f*(θ)`` over Θ (so an incentive gap is defined)."""
@@ -288,6 +296,42 @@ class OwnPriceIncentive:
     @functools.cached_property
     def _zero_incentive_gradient(self) -> np.ndarray:
         return frozen(np.zeros(self.incentive_set.dim))
+
+
+def check_finite_scale(game: IncentiveGame, params) -> None:
+    """Refuse parameters whose magnitudes overflow float64: the rewards, pseudo-gradient and
+    social cost must be finite at the corners of a box strategy set (and its canonical point)
+    under the incentive bounds. The ``ValueError`` quotes the numeric fields of the dataclass
+    ``params``, so the culprit is named. Called by the box games' constructors."""
+    strategy_set, incentive_set = game.strategy_set, game.incentive_set
+    points = [strategy_set.uniform_point()]
+    if strategy_set.kind == "box":
+        points += [
+            np.where(np.isfinite(bound), bound, 0.0) for bound in (strategy_set.lower, strategy_set.upper)
+        ]
+    with np.errstate(all="ignore"):
+        for x in points:
+            for theta in (incentive_set.lower, incentive_set.upper):
+                try:
+                    values = (
+                        game._rewards(x, theta),
+                        game._pseudo_gradient(x, theta),
+                        game._social_cost(x, theta),
+                    )
+                except OverflowError:  # Python float arithmetic raises where NumPy returns inf
+                    values = (np.inf,)
+                if not all(np.all(np.isfinite(value)) for value in values):
+                    scalars = ", ".join(
+                        f"max |{name}| = {np.max(np.abs(value)):.3g}"
+                        if isinstance(value, np.ndarray)
+                        else f"{name}={value!r}"
+                        for name, value in vars(params).items()
+                        if isinstance(value, (float, tuple, np.ndarray))
+                    )
+                    raise ValueError(
+                        f"the parameters of {type(game).__name__} overflow float64 (rewards or social cost "
+                        f"not finite at the strategy bounds); check their magnitudes: {scalars}"
+                    )
 
 
 class SocialOptimum(NamedTuple):
@@ -426,31 +470,43 @@ class IncentiveGame(abc.ABC):
     # -- the agents' side (validated) -----------------------------------------------------
     def rewards(self, x, theta) -> np.ndarray:
         """Each agent's reward ``u^i_θ(x)`` including incentives, shape ``(n_agents,)``."""
-        return self._rewards(*self._checked(x, theta))
+        return _finite(self._rewards(*self._checked(x, theta)), "rewards(x, theta)")
 
     def pseudo_gradient(self, x, theta) -> np.ndarray:
         """``v_θ(x) = (∇_{x^i} u^i_θ(x))_i``, shape ``(dim,)`` (paper eq. 3.3)."""
-        return self._pseudo_gradient(*self._checked(x, theta))
+        return _finite(self._pseudo_gradient(*self._checked(x, theta)), "pseudo_gradient(x, theta)")
 
     def jvp_x(self, x, theta, tangent) -> np.ndarray:
         """Jacobian-vector product ``[∂v_θ/∂x](x) · tangent``."""
         x, theta = self._checked(x, theta)
-        return self._jvp_x(x, theta, as_finite_array(tangent, "tangent", (self.strategy_set.dim,)))
+        return _finite(
+            self._jvp_x(x, theta, as_finite_array(tangent, "tangent", (self.strategy_set.dim,))),
+            "jvp_x(x, theta, tangent)",
+        )
 
     def vjp_x(self, x, theta, cotangent) -> np.ndarray:
         """Vector-Jacobian product ``[∂v_θ/∂x](x)^T · cotangent``."""
         x, theta = self._checked(x, theta)
-        return self._vjp_x(x, theta, as_finite_array(cotangent, "cotangent", (self.strategy_set.dim,)))
+        return _finite(
+            self._vjp_x(x, theta, as_finite_array(cotangent, "cotangent", (self.strategy_set.dim,))),
+            "vjp_x(x, theta, cotangent)",
+        )
 
     def jvp_theta(self, x, theta, tangent) -> np.ndarray:
         """``[∂v_θ/∂θ](x) · tangent`` (tangent of shape ``(incentive_set.dim,)``)."""
         x, theta = self._checked(x, theta)
-        return self._jvp_theta(x, theta, as_finite_array(tangent, "tangent", (self.incentive_set.dim,)))
+        return _finite(
+            self._jvp_theta(x, theta, as_finite_array(tangent, "tangent", (self.incentive_set.dim,))),
+            "jvp_theta(x, theta, tangent)",
+        )
 
     def vjp_theta(self, x, theta, cotangent) -> np.ndarray:
         """``[∂v_θ/∂θ](x)^T · cotangent``, shape ``(incentive_set.dim,)``."""
         x, theta = self._checked(x, theta)
-        return self._vjp_theta(x, theta, as_finite_array(cotangent, "cotangent", (self.strategy_set.dim,)))
+        return _finite(
+            self._vjp_theta(x, theta, as_finite_array(cotangent, "cotangent", (self.strategy_set.dim,))),
+            "vjp_theta(x, theta, cotangent)",
+        )
 
     def jacobian_x_structure(self, x, theta) -> LowRankJacobian | None:
         """``∂v/∂x`` as diagonal plus low rank (:class:`LowRankJacobian`), or ``None``."""
@@ -486,15 +542,17 @@ class IncentiveGame(abc.ABC):
     # -- the planner's side (validated) ---------------------------------------------------
     def social_cost(self, x, theta) -> float:
         """The planner's cost ``f(θ, x)``."""
-        return self._social_cost(*self._checked(x, theta))
+        return _finite(self._social_cost(*self._checked(x, theta)), "social_cost(x, theta)")
 
     def social_cost_grad_x(self, x, theta) -> np.ndarray:
         """``∇_x f(θ, x)``, shape ``(dim,)``."""
-        return self._social_cost_grad_x(*self._checked(x, theta))
+        return _finite(self._social_cost_grad_x(*self._checked(x, theta)), "social_cost_grad_x(x, theta)")
 
     def social_cost_grad_theta(self, x, theta) -> np.ndarray:
         """``∇_θ f(θ, x)``, shape ``(incentive_set.dim,)``."""
-        return self._social_cost_grad_theta(*self._checked(x, theta))
+        return _finite(
+            self._social_cost_grad_theta(*self._checked(x, theta)), "social_cost_grad_theta(x, theta)"
+        )
 
     @abc.abstractmethod
     def social_optimum(self) -> SocialOptimum:

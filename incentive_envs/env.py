@@ -236,7 +236,8 @@ class IncentiveParallelEnv(ParallelEnv):
         """Start an episode.
 
         ``options`` may hold ``"initial_strategy"`` (the profile the first feedback is
-        computed at; default: the strategy set's canonical point) and ``"incentive"``.
+        computed at; default: the strategy set's canonical point) and ``"incentive"`` (``None``:
+        keep the current one).
         """
         # validate everything first: a refused reset changes nothing
         seed = None if seed is None else check_seed(seed)
@@ -249,11 +250,8 @@ class IncentiveParallelEnv(ParallelEnv):
                 f"reset() ignores unknown options {sorted(unknown)}; known: initial_strategy, incentive",
                 stacklevel=2,
             )
-        incentive = (
-            self.game.validate_incentive(options["incentive"], "incentive")
-            if "incentive" in options
-            else None
-        )
+        incentive = options.get("incentive")  # None: keep the current incentive
+        incentive = None if incentive is None else self.game.validate_incentive(incentive, "incentive")
         strategy = (
             self.game.validate_strategy(options["initial_strategy"], "initial_strategy")
             if "initial_strategy" in options
@@ -339,19 +337,20 @@ class IncentiveParallelEnv(ParallelEnv):
                 f"actions must have one entry per live agent; missing {missing[:5]}, unknown {extra[:5]}"
             )
         shape = self._action_low_array.shape
-        try:  # one conversion for all agents; on failure the per-agent checks name the culprit
-            joint = np.array(values)
-        except (TypeError, ValueError):
-            joint = None
-        if (
-            joint is None
-            or joint.dtype.kind not in "iuf"
-            or joint.shape != shape
-            or not np.isfinite(joint).all()
+        if all(
+            type(value) is np.ndarray and value.dtype.kind in "iuf" and value.shape == shape[1:]
+            for value in values
         ):
-            for agent, value in zip(self.possible_agents, values):
+            joint = np.array(values)  # one conversion for all agents
+            if np.isfinite(joint).all():
+                return joint.astype(np.float64)
+        # lists, scalars, booleans, wrong shapes: checked agent by agent, naming the culprit
+        return np.stack(
+            [
                 as_finite_array(value, f"actions[{agent!r}]", shape[1:])
-        return joint.astype(np.float64)
+                for agent, value in zip(self.possible_agents, values)
+            ]
+        )
 
     def _observation_dict(self) -> dict:
         observations = self._observations(self._strategy, self._incentive).astype(np.float32, copy=False)

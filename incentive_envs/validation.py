@@ -119,13 +119,32 @@ def check_positive_int(value, name: str, maximum: int | None = None) -> int:
     return check_int(value, name, high=maximum)
 
 
+MAX_ITERATION = 2**53
+"""Largest accepted iteration index ``k``: every integer up to it is exact in float64, so the
+step-size schedules ``β/(k + 1)^q`` are computed without rounding ``k``."""
+
+
+def check_iteration(value, name: str = "k") -> int:
+    """Validate an iteration index: an integer in ``[0, MAX_ITERATION]``."""
+    return check_int(value, name, low=0, high=MAX_ITERATION)
+
+
+MAX_SOLVER_ITERATIONS = 10**7
+"""Largest accepted iteration cap of an iterative solver (Frank–Wolfe, gradient projection):
+a bound on the time a call can take, not only on its result."""
+
 MAX_SEED = 2**63 - 1
+"""Largest accepted seed."""
+
+MAX_LEGACY_SEED = 2**32 - 1
+"""Largest seed of libraries that seed NumPy's legacy ``RandomState`` (Stable-Baselines3)."""
 
 
-def check_seed(value, name: str = "seed") -> int:
-    """Validate a seed: a non-negative integer (Python or NumPy) below ``2**63``; returns a
-    Python ``int`` (gymnasium's seeding refuses NumPy integers)."""
-    return check_int(value, name, low=0, high=MAX_SEED)
+def check_seed(value, name: str = "seed", *, high: int = MAX_SEED) -> int:
+    """Validate a seed: a non-negative integer (Python or NumPy) up to ``high`` (default
+    ``2**63 − 1``; :data:`MAX_LEGACY_SEED` where Stable-Baselines3 is seeded); returns a Python
+    ``int`` (gymnasium's seeding refuses NumPy integers)."""
+    return check_int(value, name, low=0, high=high)
 
 
 def as_generator(seed, name: str = "seed") -> np.random.Generator:
@@ -135,6 +154,24 @@ def as_generator(seed, name: str = "seed") -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(check_seed(seed, name))
+
+
+def check_generator_state(rng: np.random.Generator, state, name: str = "rng") -> dict:
+    """``state`` if it is a valid state of ``rng``'s bit generator (tried on a scratch copy,
+    so that ``rng`` is untouched, and read back: a value NumPy would silently convert, such as
+    ``has_uint32 = 1.5``, is refused); ``ValueError`` naming ``name`` otherwise."""
+    scratch = type(rng.bit_generator)()
+    try:
+        scratch.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise ValueError(
+            f"{name} is not a state of a {type(rng.bit_generator).__name__} generator: {error}"
+        ) from None
+    if scratch.state != state:
+        raise ValueError(
+            f"{name} is not a state of a {type(rng.bit_generator).__name__} generator: {state!r}"[:300]
+        )
+    return state
 
 
 def check_bool(value, name: str) -> bool:

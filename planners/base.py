@@ -23,7 +23,7 @@ import numpy as np
 
 from agents.play import model_feedback
 from incentive_envs.core import IncentiveGame
-from incentive_envs.validation import check_int, check_seed
+from incentive_envs.validation import check_iteration, check_seed
 
 
 class Planner:
@@ -46,7 +46,7 @@ class Planner:
         inside Θ, ``x`` in the strategy set; nothing is clipped)."""
         theta = self.game.validate_incentive(theta)
         x = self.game.validate_strategy(x)
-        return self._update(theta, x, check_int(k, "k", low=0))
+        return self._update(theta, x, check_iteration(k))
 
     def _update(self, theta: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
         raise NotImplementedError

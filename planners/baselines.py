@@ -7,9 +7,19 @@ import scipy.optimize
 
 from agents.learners import equilibrium_map_learner
 from incentive_envs.core import IncentiveGame
-from incentive_envs.validation import as_generator, check_int, check_positive_int, check_scalar
+from incentive_envs.validation import (
+    MAX_ITERATION,
+    as_generator,
+    check_generator_state,
+    check_int,
+    check_positive_int,
+    check_scalar,
+)
 from planners.base import Planner
 from planners.hypergradient import DEFAULT_SOLVER, _implicit_hypergradient
+
+MAX_PROBE_STEPS = 10**6
+"""Largest accepted ``probe_steps`` of the SPSA planner (follower iterations per probe)."""
 
 
 class NoIncentivePlanner(Planner):
@@ -144,7 +154,7 @@ class ZerothOrderPlanner(Planner):
         self.gain = check_scalar(gain, "gain", low=0.0, low_inclusive=False)
         self.perturbation = check_scalar(perturbation, "perturbation", low=0.0, low_inclusive=False)
         self.stability = check_scalar(stability, "stability", low=0.0)
-        self.probe_steps = check_positive_int(probe_steps, "probe_steps")
+        self.probe_steps = check_positive_int(probe_steps, "probe_steps", MAX_PROBE_STEPS)
         self._start()
 
     def _start(self) -> None:
@@ -220,13 +230,11 @@ class ZerothOrderPlanner(Planner):
         sign = check_scalar(state["sign"], "state['sign']")
         if sign not in (-1.0, 1.0):
             raise ValueError(f"state['sign'] must be ±1, got {state['sign']!r}")
-        rng = np.random.default_rng()
-        try:
-            rng.bit_generator.state = state["rng"]
-        except (TypeError, ValueError, KeyError) as error:
-            raise ValueError(f"state['rng'] is not a generator state: {error}") from error
+        rng_state = check_generator_state(self.rng, state["rng"], "state['rng']")
+        round_ = check_int(state["round"], "state['round']", low=0, high=MAX_ITERATION)
+        phase_step = check_int(state["phase_step"], "state['phase_step']", low=0, high=self.probe_steps)
+        cost_plus = check_scalar(state["cost_plus"], "state['cost_plus']")
+        # everything checked: now change the planner
         self.center, self._direction, self._sign = center, direction.astype(np.float64), sign
-        self._round = check_int(state["round"], "state['round']", low=0)
-        self._phase_step = check_int(state["phase_step"], "state['phase_step']", low=0, high=self.probe_steps)
-        self._cost_plus = check_scalar(state["cost_plus"], "state['cost_plus']")
-        self.rng.bit_generator.state = rng.bit_generator.state
+        self._round, self._phase_step, self._cost_plus = round_, phase_step, cost_plus
+        self.rng.bit_generator.state = rng_state

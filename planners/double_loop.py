@@ -31,6 +31,11 @@ MAX_INNER = 10_000_000
 """Largest accepted cap on inner iterations."""
 
 
+MIN_TOLERANCE = 1e-14
+"""Smallest accepted inner tolerance: below float64's resolution of the strategies the inner loop
+could only stop at an exact fixed point, so it would run to ``max_inner`` every time."""
+
+
 class DoubleLoopPlanner(Planner):
     """Solve the lower level to a tolerance, then take an exact (ID) or unrolled (AD) step.
 
@@ -107,7 +112,7 @@ class DoubleLoopPlanner(Planner):
             )
         self.step_size = as_schedule(step_size, "step_size")
         self.name = "double_loop_id" if self.differentiation == "implicit" else "double_loop_ad"
-        self.tolerance = check_scalar(tolerance, "tolerance", low=0.0, low_inclusive=False)
+        self.tolerance = check_scalar(tolerance, "tolerance", low=MIN_TOLERANCE)
         self.max_inner = check_positive_int(max_inner, "max_inner", MAX_INNER)
         self.warm_start = (
             (self.differentiation == "implicit")
@@ -179,12 +184,16 @@ class DoubleLoopPlanner(Planner):
         if not isinstance(state, dict) or set(state) != {"cold_start", "inner_iterations"}:
             raise ValueError(f"state must have the keys cold_start and inner_iterations, got {state!r}"[:200])
         cold_start = state["cold_start"]
-        self._cold_start = (
-            None if cold_start is None else self.game.validate_strategy(cold_start, "cold_start")
-        )
-        self.inner_iterations = [
-            check_positive_int(steps, "inner_iterations") for steps in state["inner_iterations"]
+        cold_start = None if cold_start is None else self.game.validate_strategy(cold_start, "cold_start")
+        if not isinstance(state["inner_iterations"], list):
+            raise ValueError(
+                f"inner_iterations must be a list of counts, got {state['inner_iterations']!r}"[:200]
+            )
+        inner_iterations = [
+            check_positive_int(steps, "inner_iterations", self.max_inner)
+            for steps in state["inner_iterations"]
         ]
+        self._cold_start, self.inner_iterations = cold_start, inner_iterations
 
     def _update(self, theta: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
         if self.differentiation == "unrolled":

@@ -32,7 +32,14 @@ from agents.registry import spec as learner_spec
 from incentive_envs.episodic import EpisodicTask
 from incentive_envs.io import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from incentive_envs.registry import spec as env_spec
-from incentive_envs.validation import check_int, check_positive_int, check_scalar, check_seed
+from incentive_envs.validation import (
+    check_bool,
+    check_generator_state,
+    check_int,
+    check_positive_int,
+    check_scalar,
+    check_seed,
+)
 from planners.engine import EPISODIC_METRICS, MODEL_METRICS, Record, simulate
 from planners.registry import spec as planner_spec
 from planners.registry import valid
@@ -95,7 +102,10 @@ class ExperimentConfig:
             params = _frozen_mapping(getattr(self, name), name)
             # the JSON form (tuples as lists), so a config equals itself after a round trip
             params = json.loads(json.dumps(dict(params), default=_json_default))
-            owner.make_config(**params)  # validates names and values now, not mid-run
+            try:  # validates names and values now, not mid-run
+                owner.make_config(**params)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
             object.__setattr__(self, name, MappingProxyType(params))
         object.__setattr__(
             self, "iterations", check_positive_int(self.iterations, "iterations", MAX_ITERATIONS)
@@ -110,7 +120,9 @@ class ExperimentConfig:
                 "stop_at_gap",
                 check_scalar(self.stop_at_gap, "stop_at_gap", low=0.0, low_inclusive=False),
             )
-        object.__setattr__(self, "metric_every", check_positive_int(self.metric_every, "metric_every"))
+        object.__setattr__(
+            self, "metric_every", check_positive_int(self.metric_every, "metric_every", MAX_ITERATIONS)
+        )
 
     def to_json(self) -> dict:
         """A plain, JSON-serialisable dict (``from_json`` inverts it)."""
@@ -127,6 +139,8 @@ class ExperimentConfig:
             return cls(**data)
         except TypeError as error:
             raise ValueError(f"{source} has unknown fields: {error}") from None
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
 
 
 def _json_default(value):
@@ -164,7 +178,10 @@ def record_json(record: Record) -> dict:
 
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"out {str(directory)!r} cannot be created: {error.strerror}") from None
     handle = open(directory / ".lock", "a")  # noqa: SIM115 - held for the block
     try:
         try:
@@ -206,9 +223,9 @@ def _restore(state: dict, path: Path, config: ExperimentConfig, game, learner, p
         "wall_time_s",
         "cpu_time_s",
     }
-    missing = sorted(expected - set(state))
-    if missing:
-        raise ValueError(f"{path}: missing fields {missing}")
+    missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unknown:
+        raise ValueError(f"{path}: missing fields {missing}, unknown fields {unknown}")
     if ExperimentConfig.from_json(state["config"], f"{path}: config") != config:
         raise ValueError(f"{path} belongs to a different config: {state['config']}")
     iteration = check_int(state["iteration"], f"{path}: iteration", low=0, high=config.iterations)
@@ -219,7 +236,7 @@ def _restore(state: dict, path: Path, config: ExperimentConfig, game, learner, p
         planner.load_state_dict(state["planner"])  # an episodic designer's state holds its learners'
         if not episodic:
             learner.load_state_dict(state["learner"])
-        rng.bit_generator.state = state["rng"]
+        rng.bit_generator.state = check_generator_state(rng, state["rng"], "rng")
     except (TypeError, KeyError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
     times = (
@@ -283,11 +300,14 @@ def run_experiment(
 
     if not isinstance(config, ExperimentConfig):
         raise ValueError(f"config must be an ExperimentConfig, got {type(config).__name__}")
-    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every", MAX_ITERATIONS)
+    progress, plot = check_bool(progress, "progress"), check_bool(plot, "plot")
     if stop_after is not None:
-        stop_after = check_int(stop_after, "stop_after", low=0)
+        stop_after = check_int(stop_after, "stop_after", low=0, high=MAX_ITERATIONS)
         if out is None:
             raise ValueError("stop_after needs an out directory to resume from")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"out must be a directory path (str or os.PathLike), got {out!r}")
     directory = None if out is None else Path(out)
     if directory is not None and directory.exists() and not directory.is_dir():
         raise ValueError(f"out {str(directory)!r} exists and is not a directory")

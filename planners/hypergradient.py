@@ -34,7 +34,7 @@ import scipy.sparse.linalg as sla
 from agents.fixed_point import AdjointSystem
 from agents.learners import DifferentiableLearner, equilibrium_map_learner
 from incentive_envs.core import IncentiveGame
-from incentive_envs.validation import check_choice, check_int, check_scalar
+from incentive_envs.validation import check_choice, check_int, check_iteration, check_scalar
 
 
 def _cross(a: np.ndarray, b: np.ndarray, rows: int) -> np.ndarray:
@@ -220,7 +220,7 @@ def implicit_hypergradient(
     """
     learner = check_differentiable(learner)
     x, theta = game.validate_strategy(x), game.validate_incentive(theta)
-    k = check_int(k, "k", low=0)
+    k = check_iteration(k)
     return _implicit_hypergradient(game, learner, x, theta, k, DEFAULT_SOLVER if solver is None else solver)
 
 

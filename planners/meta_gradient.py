@@ -71,7 +71,6 @@ from agents.policy_gradient import (
     IterativeDesigner,
     Params,
     PolicyGradientLearners,
-    check_generator_state,
     entry,
     generator_state,
     iteration_metrics,
@@ -79,7 +78,13 @@ from agents.policy_gradient import (
     returns_to_go,
 )
 from incentive_envs.episodic import EpisodicTask, Rollout, ScheduleTask
-from incentive_envs.validation import check_bool, check_int, check_positive_int, check_scalar
+from incentive_envs.validation import (
+    check_bool,
+    check_generator_state,
+    check_int,
+    check_positive_int,
+    check_scalar,
+)
 
 
 class IncentiveFunction(torch.nn.Module):

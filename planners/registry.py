@@ -25,8 +25,14 @@ from incentive_envs.registry import registry as env_registry
 from incentive_envs.tax_economy.game import free_market_rates, saez_rates, us_federal_rates
 from incentive_envs.validation import build_config, check_bool, check_positive_int, check_scalar
 from planners.base import Planner
-from planners.baselines import FixedIncentivePlanner, NoIncentivePlanner, OraclePlanner, ZerothOrderPlanner
-from planners.double_loop import DoubleLoopPlanner
+from planners.baselines import (
+    MAX_PROBE_STEPS,
+    FixedIncentivePlanner,
+    NoIncentivePlanner,
+    OraclePlanner,
+    ZerothOrderPlanner,
+)
+from planners.double_loop import MIN_TOLERANCE, DoubleLoopPlanner
 from planners.single_loop import SingleLoopPlanner
 from planners.social_gradient import SocialGradientPlanner
 
@@ -152,7 +158,7 @@ class DoubleLoopConfig:
 
     def __post_init__(self) -> None:
         check_scalar(self.step_size, "step_size", low=0.0, low_inclusive=False)
-        check_scalar(self.tolerance, "tolerance", low=0.0, low_inclusive=False)
+        check_scalar(self.tolerance, "tolerance", low=MIN_TOLERANCE)
         check_positive_int(self.max_inner, "max_inner", 10_000_000)
         if self.model_step is not None:
             check_scalar(self.model_step, "model_step", low=0.0, low_inclusive=False)
@@ -204,7 +210,7 @@ class ZerothOrderConfig:
         check_scalar(self.gain, "gain", low=0.0, low_inclusive=False)
         check_scalar(self.perturbation, "perturbation", low=0.0, low_inclusive=False)
         check_scalar(self.stability, "stability", low=0.0)
-        check_positive_int(self.probe_steps, "probe_steps")
+        check_positive_int(self.probe_steps, "probe_steps", MAX_PROBE_STEPS)
 
 
 @dataclass(frozen=True)
@@ -365,7 +371,7 @@ register(
         "any",
         FixedConfig,
         lambda game, learner, config, seed: FixedIncentivePlanner(
-            game, np.full(game.incentive_set.dim, config.value)
+            game, game.validate_incentive(np.full(game.incentive_set.dim, config.value), "value")
         ),
     )
 )

@@ -52,13 +52,20 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from agents.policy_gradient import (
     IterativeDesigner,
     PolicyGradientLearners,
-    check_generator_state,
     entry,
     generator_state,
     iteration_metrics,
 )
 from incentive_envs.episodic import ScheduleTask
-from incentive_envs.validation import as_finite_array, check_int, check_positive_int, check_scalar
+from incentive_envs.validation import (
+    MAX_LEGACY_SEED,
+    as_finite_array,
+    check_generator_state,
+    check_int,
+    check_positive_int,
+    check_scalar,
+    check_seed,
+)
 
 _BUFFER_FIELDS = (
     "observations",
@@ -264,7 +271,7 @@ class RLPlanner(IterativeDesigner):
         clashes = sorted({"env", "seed", "policy"} & set(ppo_kwargs))
         if clashes:
             raise ValueError(f"ppo_kwargs must not set {clashes}: RLPlanner builds the env and seeds PPO")
-        seed = check_int(seed, "seed", low=0, high=2**32 - 1)
+        seed = check_seed(seed, high=MAX_LEGACY_SEED)
         if isinstance(getattr(learners, "task", None), ScheduleTask):
             self.env = ScheduleChoiceEnv(learners, batch_size, horizon)
         else:

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import requires_sioux_falls
 from gymnasium import spaces
 from pettingzoo.test import api_test, parallel_api_test
 
@@ -17,7 +18,7 @@ from incentive_envs.routing.network import BRAESS_BRIDGE_LINK
 from incentive_envs.routing.tntp import SIOUX_FALLS_TOLLED_LINKS
 
 
-@pytest.mark.parametrize("network", ["braess", "sioux_falls"])
+@pytest.mark.parametrize("network", ["braess", pytest.param("sioux_falls", marks=requires_sioux_falls)])
 def test_pettingzoo_conformance(network):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -25,7 +26,10 @@ def test_pettingzoo_conformance(network):
         api_test(congestion_v0.env(network=network, max_cycles=10), num_cycles=20)
 
 
-@pytest.mark.parametrize("network, n_agents", [("braess", 1), ("pigou", 1), ("sioux_falls", 528)])
+@pytest.mark.parametrize(
+    "network, n_agents",
+    [("braess", 1), ("pigou", 1), pytest.param("sioux_falls", 528, marks=requires_sioux_falls)],
+)
 @pytest.mark.parametrize("k", [2, 3, 5])
 def test_every_agent_has_the_same_action_space(network, n_agents, k):
     env = congestion_v0.parallel_env(network=network, paths_per_od=k)
@@ -35,6 +39,7 @@ def test_every_agent_has_the_same_action_space(network, n_agents, k):
     assert all(env.observation_space(agent).shape == (3 * k,) for agent in env.possible_agents)
 
 
+@requires_sioux_falls
 def test_sioux_falls_defaults_to_the_papers_tolled_links():
     env = congestion_v0.parallel_env(network="sioux_falls")
     np.testing.assert_array_equal(env.game.tolled_links, SIOUX_FALLS_TOLLED_LINKS)
@@ -63,6 +68,7 @@ def _equal(a, b):
     return np.array_equal(a, b)
 
 
+@requires_sioux_falls
 def test_multi_step_determinism_under_a_seed():
     first, second = _rollout(seed=5), _rollout(seed=5)
     assert len(first) == 21
@@ -127,6 +133,7 @@ def test_invalid_actions_raise_value_errors(action, match):
         env.step({"od_0": action})
 
 
+@requires_sioux_falls
 def test_missing_and_unknown_agents_raise_value_errors():
     env = congestion_v0.parallel_env(network="sioux_falls", max_cycles=5)
     env.reset(seed=0)
@@ -202,6 +209,7 @@ def test_rewards_and_observations_follow_the_model():
     np.testing.assert_allclose(env.state()[3:], theta)
 
 
+@requires_sioux_falls
 def test_sioux_falls_rewards_are_minus_mean_path_costs():
     env = congestion_v0.parallel_env(network="sioux_falls", eta=1.0, max_cycles=3)
     env.reset(seed=0)
@@ -257,6 +265,7 @@ def test_supersuit_vectorisation():
         venv.close()
 
 
+@requires_sioux_falls
 def test_sioux_falls_supersuit_vectorisation():
     import supersuit as ss
 

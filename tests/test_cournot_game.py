@@ -4,8 +4,7 @@ differences of every product, parameter validation."""
 import numpy as np
 import pytest
 import scipy.optimize
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis_compat import given, settings, st
 
 from incentive_envs import CournotGame, CournotParams
 

@@ -6,8 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis_compat import given, settings, st
 from pettingzoo.test import api_test, parallel_api_test
 
 from incentive_envs import (

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from conftest import requires_sioux_falls
+from hypothesis_compat import given, settings, st
 
 from incentive_envs.routing import (
     Network,
@@ -595,6 +595,7 @@ def test_network_from_links_rejects_bad_input(links, demand, match):
 # -- Sioux Falls ------------------------------------------------------------------------
 
 
+@requires_sioux_falls
 def test_sioux_falls_from_aequilibrae(sf):
     assert (sf.n_nodes, sf.n_links, sf.n_od) == (24, 76, 528)
     assert sf.total_demand == pytest.approx(360_600, rel=1e-12)
@@ -903,6 +904,7 @@ def _node_balance(network: Network, flow: np.ndarray) -> np.ndarray:
     return balance - (supply - sink)
 
 
+@requires_sioux_falls
 def test_sioux_falls_user_equilibrium_matches_the_published_values(sf, sf_ue):
     assert sf_ue.converged and sf_ue.relative_gap <= 1e-7
     assert sf_ue.beckmann == pytest.approx(4_231_335.287, rel=1e-5)
@@ -972,6 +974,7 @@ def test_path_counts_on_small_grids():
     assert k_shortest_paths(network, 11).sizes == (11,) * 12
 
 
+@requires_sioux_falls
 def test_sioux_falls_paths_are_loopless_and_connect_their_od(sf):
     paths = k_shortest_paths(sf, 3)
     assert paths.sizes == (3,) * 528
@@ -1133,7 +1136,7 @@ def test_warm_start_gives_the_same_equilibrium():
         ({"tolled_links": []}, "non-empty"),
         ({"tolled_links": [0.5]}, "link indices"),
         ({"toll_bounds": (-1.0, 5.0)}, r"toll_bounds\[0\] must be >= 0"),
-        ({"toll_bounds": (5.0, 1.0)}, r"toll_bounds\[1\] must be >= 5"),
+        ({"toll_bounds": (5.0, 1.0)}, r"toll_bounds must satisfy low <= high"),
         ({"paths_per_od": 0}, "paths_per_od"),
         ({"paths": k_shortest_paths(grid(2, 2), 2)}, "same network"),
     ],

@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from conftest import requires_sioux_falls
+from hypothesis_compat import given, settings, st
 
 from incentive_envs.routing import (
     SIOUX_FALLS_TOLLED_LINKS,
@@ -98,7 +98,13 @@ def _reference_shortest_paths(network: Network, link_cost: np.ndarray):
 
 
 @pytest.mark.parametrize(
-    "make", [sioux_falls, _zoned_network_with_parallel_links, lambda: grid(3, 4, seed=2), braess]
+    "make",
+    [
+        pytest.param(sioux_falls, marks=requires_sioux_falls),
+        _zoned_network_with_parallel_links,
+        lambda: grid(3, 4, seed=2),
+        braess,
+    ],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_all_or_nothing_and_path_extraction_against_brute_force(make, seed):
@@ -250,6 +256,7 @@ def test_path_equilibrium_agrees_with_frank_wolfe(make, system_optimal):
     np.testing.assert_allclose(path_cost[used], kappa[paths.od[used]], rtol=1e-6)
 
 
+@requires_sioux_falls
 def test_path_equilibrium_sioux_falls_published_values():
     network = sioux_falls()
     result = path_equilibrium(network, relative_gap=1e-9)
@@ -334,6 +341,7 @@ def test_generalised_costs_closed_form():
 # -- warm starts and fixed path sets -------------------------------------------------------
 
 
+@requires_sioux_falls
 def test_warm_start_with_nearby_tolls():
     network = sioux_falls()
     rng = np.random.default_rng(11)

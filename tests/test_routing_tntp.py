@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import requires_sioux_falls_files
 
 from incentive_envs.routing import (
     TNTP_NETWORKS,
@@ -238,6 +239,7 @@ def test_published_objectives_at_the_best_known_flows(name, published):
         assert plain.link_cost_integral(best).sum() < published * (1 - 1e-3)
 
 
+@requires_sioux_falls_files
 def test_sioux_falls_is_the_same_network_from_every_source():
     network, _ = _from_cache("SiouxFalls")
     assert content_digest(network) == SIOUX_FALLS_DIGEST

@@ -37,6 +37,7 @@ from incentive_envs.core import (
     OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
+    check_finite_scale,
     frozen,
 )
 from incentive_envs.validation import (
@@ -114,7 +115,8 @@ class AggregativeParams:
         rng = as_generator(seed)
         curvature = rng.uniform(1.0, 2.0, n)
         benefit = rng.uniform(5.0, 10.0, n)
-        return cls(curvature, benefit, np.full(n, float(cap)), alpha, beta, kappa, price_bounds)
+        cap = check_scalar(cap, "cap", low=0.0, low_inclusive=False)
+        return cls(curvature, benefit, np.full(n, cap), alpha, beta, kappa, price_bounds)
 
 
 class AggregativeGame(OwnPriceIncentive, IncentiveGame):
@@ -137,6 +139,7 @@ class AggregativeGame(OwnPriceIncentive, IncentiveGame):
             frozen(np.array([[-params.beta / n]])),  # uniform rows, stored once
             frozen(np.ones((1, 1))),
         )
+        check_finite_scale(self, params)
 
     def __repr__(self) -> str:
         p = self.params

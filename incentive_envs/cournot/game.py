@@ -35,6 +35,7 @@ from incentive_envs.core import (
     OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
+    check_finite_scale,
     frozen,
 )
 from incentive_envs.validation import (
@@ -146,11 +147,17 @@ class CournotParams:
         ``seed``. ``tax_bounds`` defaults to ``(−p0, p0)``.
         """
         n = check_positive_int(n, "n")
+        p0 = check_scalar(p0, "p0", low=0.0, low_inclusive=False)
         noise_std = check_scalar(emission_noise_std, "emission_noise_std", low=0.0)
         rng = as_generator(seed)
         cost = np.linspace(1.0, 2.0, n)
         rate = 10.0 - np.exp(cost) + noise_std * rng.standard_normal(n)
-        bounds = (-float(p0), float(p0)) if tax_bounds is None else tax_bounds
+        if np.any(rate < 0):
+            raise ValueError(
+                f"emission_noise_std = {emission_noise_std!r} draws a negative emission rate "
+                f"({float(rate.min()):.4g}) with this seed; use a smaller emission_noise_std or another seed"
+            )
+        bounds = (-p0, p0) if tax_bounds is None else tax_bounds
         return cls(cost, rate, p0, gamma, tau, k, max_output, bounds)
 
 
@@ -178,6 +185,7 @@ class CournotGame(OwnPriceIncentive, IncentiveGame):
             frozen(np.array([[-params.gamma]])),
             frozen(np.ones((1, 1))),
         )
+        check_finite_scale(self, params)
 
     def __repr__(self) -> str:
         p = self.params

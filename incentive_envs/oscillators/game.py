@@ -20,8 +20,8 @@ Why the defaults (``r_i ~ U[2, 3]``, ``ω_i ~ U[−1, 1]``, ``K = 0.2``, ``κ = 
 ``|K R cos| <= K``, so ``−∂v/∂x ⪰ (min r − 2K) I = 1.6 I``: the game is a strongly monotone
 potential game with a unique equilibrium for every price; likewise
 ``∇²Φ ⪰ (min r − 2(2K + κ)) I = 0.4 I``: Φ is strongly convex with a unique minimiser.
-Both stay strictly inside ``[−π, π]``: ``|x^i − ω_i| <= (K + |p_i|)/r_i``, which
-:class:`OscillatorParams` checks, so the box never binds and the unique optimal price is the
+Both stay strictly inside ``[−π, π]``: ``|x^i − ω_i| <= (K + |p_i|)/r_i`` at an equilibrium and
+``<= (2K + κ)/r_i`` at the optimum, which :class:`OscillatorParams` checks, so the box never binds and the unique optimal price is the
 Pigouvian ``p_i* = ∇_iΦ(x^so) − ∇_iJ_i(x^so) = (K + κ) R sin(x_i^so − ψ)``. Equilibrium and
 optimum are computed by Newton's method with a Woodbury (diagonal + rank 2) solve to machine
 precision.
@@ -41,6 +41,7 @@ from incentive_envs.core import (
     OwnPriceIncentive,
     SocialOptimum,
     StrategySet,
+    check_finite_scale,
     frozen,
 )
 from incentive_envs.validation import (
@@ -97,11 +98,20 @@ class OscillatorParams:
                 f"stiffness must exceed 2(2·coupling + externality) = {2 * (2 * coupling + externality):g} "
                 f"for a strongly monotone game and a strongly convex social cost, got min {r_min:g}"
             )
-        reach = np.abs(phase) + (coupling + max(map(abs, self.price_bounds))) / stiffness
-        if reach.max() >= np.pi:
+        # |x_i − ω_i| <= (K + |p_i|)/r_i at an equilibrium and <= (2K + κ)/r_i at the optimum
+        # (the coupling terms are at most K, resp. 2K + κ, in absolute value)
+        equilibrium_reach = np.abs(phase) + (coupling + max(map(abs, self.price_bounds))) / stiffness
+        if equilibrium_reach.max() >= np.pi:
             raise ValueError(
-                f"natural_phase and price_bounds let an equilibrium phase reach {reach.max():.4g} >= π; "
+                f"natural_phase and price_bounds let an equilibrium phase reach {equilibrium_reach.max():.4g} >= π; "
                 "narrow price_bounds or natural_phase"
+            )
+        optimum_reach = np.abs(phase) + (2 * coupling + externality) / stiffness
+        if optimum_reach.max() >= np.pi:
+            raise ValueError(
+                f"natural_phase, coupling and externality let the social optimum's phase reach "
+                f"{optimum_reach.max():.4g} >= π (|x_i − ω_i| <= (2·coupling + externality)/stiffness_i); "
+                "narrow natural_phase or lower coupling/externality"
             )
 
     @property
@@ -146,6 +156,7 @@ class OscillatorGame(OwnPriceIncentive, IncentiveGame):
         self.strategy_set = StrategySet("box", (1,) * n, np.full(n, -np.pi), np.full(n, np.pi))
         low, high = params.price_bounds
         self.incentive_set = IncentiveSet(np.full(n, low), np.full(n, high))
+        check_finite_scale(self, params)
 
     def __repr__(self) -> str:
         p = self.params

@@ -37,7 +37,13 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from incentive_envs.routing.network import Network
-from incentive_envs.validation import as_finite_array, check_choice, check_positive_int, check_scalar
+from incentive_envs.validation import (
+    MAX_SOLVER_ITERATIONS,
+    as_finite_array,
+    check_choice,
+    check_positive_int,
+    check_scalar,
+)
 
 
 class ConvergenceWarning(RuntimeWarning):
@@ -345,7 +351,7 @@ def user_equilibrium(
     check_choice(method, "method", ("bfw", "cfw", "fw"))
     check_choice(on_unconverged, "on_unconverged", UNCONVERGED_ACTIONS)
     tolerance = check_scalar(relative_gap, "relative_gap", low=0.0, low_inclusive=False)
-    max_iterations = check_positive_int(max_iterations, "max_iterations")
+    max_iterations = check_positive_int(max_iterations, "max_iterations", MAX_SOLVER_ITERATIONS)
     tolls = validated_tolls(network, tolls, system_optimal)
     if graph is not None and graph.network is not network:
         raise ValueError("graph must be built on the same network")

@@ -58,10 +58,10 @@ import numpy as np
 from gymnasium import spaces
 
 from incentive_envs.env import IncentiveParallelEnv, StageGameConfig, env_constructors
-from incentive_envs.routing.game import DEFAULT_PATHS_PER_OD, RoutingGame
+from incentive_envs.routing.game import DEFAULT_PATHS_PER_OD, MAX_PATHS_PER_OD, RoutingGame
 from incentive_envs.routing.network import Network, braess, pigou
 from incentive_envs.routing.tntp import SIOUX_FALLS_TOLLED_LINKS, aequilibrae_sioux_falls_zip, sioux_falls
-from incentive_envs.validation import as_finite_array, build_config, check_positive_int
+from incentive_envs.validation import as_finite_array, build_config, check_bounds_pair, check_positive_int
 
 
 def default_network() -> Network:
@@ -100,8 +100,11 @@ class CongestionConfig(StageGameConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "paths_per_od", check_positive_int(self.paths_per_od, "paths_per_od"))
-        if self.tolled_links is not None and not isinstance(self.tolled_links, tuple):
+        object.__setattr__(
+            self, "paths_per_od", check_positive_int(self.paths_per_od, "paths_per_od", MAX_PATHS_PER_OD)
+        )
+        object.__setattr__(self, "toll_bounds", check_bounds_pair(self.toll_bounds, "toll_bounds"))
+        if self.tolled_links is not None:
             links = as_finite_array(self.tolled_links, "tolled_links")
             if links.ndim != 1 or np.any(links != np.round(links)):
                 raise ValueError(f"tolled_links must be a list of link indices, got {self.tolled_links!r}")

@@ -37,10 +37,12 @@ from incentive_envs.routing.linalg import projected_cg
 from incentive_envs.routing.network import Network
 from incentive_envs.routing.path_assignment import PathAssignmentResult, PathFlows, path_equilibrium
 from incentive_envs.routing.paths import PathSet, k_shortest_paths
-from incentive_envs.validation import as_finite_array, check_positive_int, check_scalar
+from incentive_envs.validation import as_finite_array, check_bounds_pair, check_positive_int, check_scalar
 
 DEFAULT_PATHS_PER_OD = 3
 """Default ``k`` of the k-shortest-path sets (by free-flow time)."""
+MAX_PATHS_PER_OD = 10_000
+"""Largest accepted number of shortest paths per OD pair."""
 
 TINY_SHARE = 1e-12
 """Path shares below this are set by the logit formula instead of Newton steps."""
@@ -93,11 +95,10 @@ class RoutingGame(IncentiveGame):
                 f"tolled_links must be distinct links in [0, {network.n_links}), got {tolled.tolist()}"
             )
         self.tolled_links = tolled.astype(np.int64)
-        low, high = toll_bounds
-        low = check_scalar(low, "toll_bounds[0]", low=0.0)
-        high = check_scalar(high, "toll_bounds[1]", low=low)
+        low, high = check_bounds_pair(toll_bounds, "toll_bounds")
+        check_scalar(low, "toll_bounds[0]", low=0.0)
         self.paths = (
-            k_shortest_paths(network, check_positive_int(paths_per_od, "paths_per_od"))
+            k_shortest_paths(network, check_positive_int(paths_per_od, "paths_per_od", MAX_PATHS_PER_OD))
             if paths is None
             else paths
         )

@@ -36,7 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from incentive_envs.core import frozen
-from incentive_envs.validation import as_finite_array, as_generator, check_int, check_positive_int
+from incentive_envs.validation import (
+    as_finite_array,
+    as_generator,
+    check_bool,
+    check_int,
+    check_positive_int,
+    check_scalar,
+)
 
 MAX_NODES = 10_000_000
 """Largest node count a :class:`Network` accepts (the solvers allocate arrays per node)."""
@@ -175,8 +182,18 @@ class Network:
     def total_demand(self) -> float:
         return float(self.demand.sum())
 
+    def check_flow(self, flow, name: str = "flow") -> np.ndarray:
+        """``flow`` as a float64 array of shape ``(n_links,)`` with finite entries ``>= 0``, or
+        ``ValueError`` naming ``name`` (what every cost function below checks first)."""
+        flow = as_finite_array(flow, name, (self.n_links,))
+        if flow.size and flow.min() < 0:
+            i = int(np.argmin(flow))
+            raise ValueError(f"{name}[{i}] = {float(flow[i])!r} is negative; link flows must be >= 0")
+        return flow
+
     def link_cost(self, flow: np.ndarray) -> np.ndarray:
         """Generalised link costs ``c_e(x_e) = t_e(x_e) + k_e`` (what users minimise)."""
+        flow = self.check_flow(flow)
         return self._constant + self._coefficient * (flow / self.capacity) ** self._exponent
 
     def link_travel_time(self, flow: np.ndarray) -> np.ndarray:
@@ -185,6 +202,7 @@ class Network:
 
     def link_cost_derivative(self, flow: np.ndarray) -> np.ndarray:
         """``c'_e(x_e) = delay_e power_e (x_e / cap_e)^{power_e − 1} / cap_e`` (0 on constant links)."""
+        flow = self.check_flow(flow)
         return (
             self._coefficient
             * self._exponent
@@ -194,6 +212,7 @@ class Network:
 
     def link_cost_integral(self, flow: np.ndarray) -> np.ndarray:
         """``∫_0^{x_e} c_e(s) ds`` (the terms of the Beckmann objective, fixed costs included)."""
+        flow = self.check_flow(flow)
         return flow * (
             self._constant
             + self._coefficient * (flow / self.capacity) ** self._exponent / (self._exponent + 1.0)
@@ -202,6 +221,7 @@ class Network:
     def marginal_cost(self, flow: np.ndarray) -> np.ndarray:
         """Marginal social costs ``d(x_e c_e)/dx_e = c_e + x_e c'_e = k_e + fft_e + delay_e (1 + p_e)
         (x_e/cap_e)^{p_e}``, the link costs of the system optimum."""
+        flow = self.check_flow(flow)
         return (
             self._constant
             + self._coefficient * (1.0 + self._exponent) * (flow / self.capacity) ** self._exponent
@@ -282,6 +302,8 @@ def pigou(demand: float = 1.0, power: float = 1.0) -> Network:
     Closed forms (demand 1): the user equilibrium puts everyone on link 2 (TSTT 1); the
     system optimum puts ``(1 + power)^{−1/power}`` on link 2 (TSTT 3/4 for ``power = 1``).
     """
+    demand = check_scalar(demand, "demand", low=0.0, low_inclusive=False)
+    power = check_scalar(power, "power", low=1.0)
     return network_from_links(
         2, [(0, 1, 1.0, 1.0, 0.0, 1.0), (0, 1, 0.0, 1.0, 1.0, power)], {(0, 1): demand}, "pigou"
     )
@@ -300,6 +322,8 @@ def braess(demand: float = 6.0, bridge: bool = True) -> Network:
     paths at cost 92 per traveller (TSTT 552); without the bridge it routes 3 on each of the
     two paths at cost 83 (TSTT 498) — Braess's paradox.
     """
+    demand = check_scalar(demand, "demand", low=0.0, low_inclusive=False)
+    bridge = check_bool(bridge, "bridge")
     links = [
         (0, 1, 0.0, 1.0, 10.0, 1.0),
         (1, 3, 50.0, 1.0, 1.0, 1.0),
@@ -311,6 +335,10 @@ def braess(demand: float = 6.0, bridge: bool = True) -> Network:
     return network_from_links(4, links, {(0, 3): demand}, "braess" if bridge else "braess_without_bridge")
 
 
+MAX_GRID_SIDE = 1000
+"""Largest accepted number of rows or columns of :func:`grid` (a million nodes)."""
+
+
 def grid(
     rows: int = 3,
     cols: int = 3,
@@ -320,7 +348,11 @@ def grid(
     """A ``rows × cols`` grid with two-way links between neighbours, random BPR parameters
     (``fft ~ U[1, 3]``, ``cap ~ U[0.5, 1.5]``, ``b = 0.15``, ``power = 4``) and demand
     ``demand_scale · U[0.5, 1.5]`` between the four corners (seeded)."""
-    rows, cols = check_positive_int(rows, "rows"), check_positive_int(cols, "cols")
+    rows, cols = (
+        check_positive_int(rows, "rows", MAX_GRID_SIDE),
+        check_positive_int(cols, "cols", MAX_GRID_SIDE),
+    )
+    demand_scale = check_scalar(demand_scale, "demand_scale", low=0.0, low_inclusive=False)
     if rows * cols < 2:
         raise ValueError(f"a grid needs at least two nodes, got rows={rows}, cols={cols}")
     rng = as_generator(seed)

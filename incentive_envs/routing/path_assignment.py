@@ -74,6 +74,7 @@ from incentive_envs.routing.assignment import (
 from incentive_envs.routing.linalg import projected_cg
 from incentive_envs.routing.network import Network
 from incentive_envs.validation import (
+    MAX_SOLVER_ITERATIONS,
     as_finite_array,
     check_bool,
     check_choice,
@@ -420,7 +421,7 @@ def path_equilibrium(
     if not isinstance(network, Network):
         raise ValueError(f"network must be a Network, got {type(network).__name__}")
     tolerance = check_scalar(relative_gap, "relative_gap", low=0.0, low_inclusive=False)
-    max_iterations = check_positive_int(max_iterations, "max_iterations")
+    max_iterations = check_positive_int(max_iterations, "max_iterations", MAX_SOLVER_ITERATIONS)
     max_paths_per_od = check_positive_int(max_paths_per_od, "max_paths_per_od")
     column_generation = check_bool(column_generation, "column_generation")
     system_optimal = check_bool(system_optimal, "system_optimal")

@@ -85,6 +85,8 @@ def _read_lines(path: Path) -> list[str]:
         return path.read_bytes().decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the file: {error.strerror}") from None
 
 
 def _read_metadata(lines: list[str], path: Path) -> tuple[dict[str, tuple[str, int]], int]:
@@ -207,6 +209,8 @@ def _read_links(lines: list[str], start: int, n_nodes: int, path: Path) -> dict[
                     relation = ">=" if inclusive else ">"
                     raise ValueError(f"{path}:{index + 1}: {name} must be {relation} {low:g}, got {value:g}")
             row[name] = value
+        for position in sorted(set(range(len(fields))) - set(columns.values())):
+            _parse_number(fields[position], f"column {position + 1}", path, index + 1)  # unused, but a number
         if row["b"] > 0 and row["free_flow_time"] > 0 and 0 < row["power"] < 1:
             raise ValueError(f"{path}:{index + 1}: power must be 0 or >= 1, got {row['power']:g}")
         rows.append(row)
@@ -771,7 +775,7 @@ def sioux_falls(source: str = "auto", directory: str | os.PathLike | None = None
     ----------
     source : {"auto", "aequilibrae", "download"}
         ``aequilibrae``: read the archive bundled in the ``aequilibrae`` wheel (offline;
-        ``pip install incentive-envs[traffic]``). ``download``: :func:`tntp_network` (the
+        ``pip install -e '.[traffic]'`` from a clone). ``download``: :func:`tntp_network` (the
         cache, else a download). ``auto``: the first that works, aequilibrae first.
     directory : path, optional
         The folder of the TNTP files for ``download`` (as in :func:`tntp_network`).
@@ -783,6 +787,6 @@ def sioux_falls(source: str = "auto", directory: str | os.PathLike | None = None
             return read_aequilibrae_sioux_falls(archive)
         if source == "aequilibrae":
             raise ValueError(
-                "source='aequilibrae' needs the aequilibrae wheel: pip install incentive-envs[traffic]"
+                "source='aequilibrae' needs the aequilibrae wheel: pip install aequilibrae (from a clone: pip install -e '.[traffic]')"
             )
     return tntp_network("SiouxFalls", directory=directory)
