@@ -84,14 +84,15 @@ class GradientPlayConfig:
     step_size: float | None = None
     """``β``; ``None``: ``step_scale / ‖∂v/∂x‖₂`` at the start (stable below 2 on potential games)."""
     step_scale: float = 1.5
-    """Multiple of ``1/‖∂v/∂x‖₂`` used when ``step_size`` is ``None``."""
+    """Multiple of ``1/‖∂v/∂x‖₂`` used when ``step_size`` is ``None``, in ``(0, 1e6]`` (gradient
+    play on a potential game is stable below 2)."""
     step_power: float = 0.0
     """``q`` of ``β_k = β/(k+1)^q`` (0: constant)."""
 
     def __post_init__(self) -> None:
         if self.step_size is not None:
             check_scalar(self.step_size, "step_size", low=0.0, low_inclusive=False)
-        check_scalar(self.step_scale, "step_scale", low=0.0, low_inclusive=False)
+        check_scalar(self.step_scale, "step_scale", low=0.0, high=1e6, low_inclusive=False)
         check_scalar(self.step_power, "step_power", low=0.0)
 
 
