@@ -230,3 +230,32 @@ def test_workers_facing_a_full_rate_are_held_fixed_by_the_linearisation():
 def test_bad_inputs_raise_value_errors_naming_them(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+def test_sb3_ppo_workers_under_one_shared_planner_across_copies():
+    """SB3 PPO workers (one shared policy) on two copies of the economy, steered by one
+    planner through the shared-planner vector env: every copy plays the
+    same schedule, the planner (SPSA) updates once per K rounds, and a seeded run reproduces."""
+    from stable_baselines3 import PPO
+
+    from agents.registry import spec as learner_spec
+    from incentive_envs import make
+    from planners.shared import SharedPlanner, SharedPlannerVecEnv
+
+    def run():
+        game = make("tax_economy_v0", n_workers=4, max_cycles=32).game
+        planner = planner_spec("zeroth_order").make(game, learner_spec("gradient").make(game), seed=0)
+        shared = SharedPlanner(planner, 16)
+        vec = SharedPlannerVecEnv(lambda: make("tax_economy_v0", n_workers=4, max_cycles=32), 2, shared)
+        vec.seed(3)
+        model = PPO("MlpPolicy", vec, n_steps=32, batch_size=64, n_epochs=2, seed=3, device="cpu")
+        model.learn(256)
+        return shared, vec
+
+    shared, vec = run()
+    assert shared.updates == 256 // (2 * 4) // 16  # rounds (timesteps / workers in all copies) / K
+    incentives = [copy.incentive for copy in vec.copies]
+    assert np.array_equal(incentives[0], incentives[1]) and np.any(incentives[0] > 0.0)
+    assert np.all((0.0 <= incentives[0]) & (incentives[0] <= 1.0))
+    _, again = run()
+    np.testing.assert_array_equal(again.copies[0].incentive, incentives[0])
