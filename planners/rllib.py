@@ -13,6 +13,8 @@ driver steering followers trained across all env runners, local or remote.
   before the next sampling, so all runners play the same incentive sequence. The planner's
   state is part of the algorithm's state (``get_state``/``set_state``), hence of its
   checkpoints (``save_to_path``/``restore_from_path``).
+* :func:`recorders` lists an env runner's joint-action recorders, for functions run on every
+  runner (``foreach_env_runner``) that read what its envs received or played.
 
 Information structure: the planner receives the followers' joint actions averaged over all
 env runners and env steps of a training iteration.

@@ -325,7 +325,7 @@ def plot(result: dict, path, title: str) -> None:
     axis.axhline(best, color="black", linestyle="--", linewidth=1, label="W*")
     low = min(result["summary"]["none_final_welfare_mean"], 0.0)
     axis.set_ylim(low - 0.3 * (best - low), best + 0.1 * (best - low))
-    axis.set_xlabel("env steps (rounds, summed over copies)")
+    axis.set_xlabel("env steps (rounds of one env, summed over all envs)")
     axis.set_ylabel("welfare W of played outputs")
     axis.set_title(title)
     axis.legend(fontsize=8)

@@ -65,12 +65,12 @@ TAIL = 0.1
 PPO_TRAINING = {
     "gamma": 0.0,
     "lambda_": 1.0,
-    "lr": 1e-3,
+    "lr": 3e-3,
     "num_epochs": 3,
     "vf_clip_param": 100.0,
     "entropy_coeff": 0.0,
 }
-FULL = {"iterations": 14, "train_batch": 3000, "minibatch": 4000, "warmup": 1}
+FULL = {"iterations": 20, "train_batch": 1000, "minibatch": 1000, "warmup": 1}
 QUICK = {"iterations": 2, "train_batch": 200, "minibatch": 200, "warmup": 0}
 
 
