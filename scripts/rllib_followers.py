@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 
 import numpy as np
@@ -253,6 +254,10 @@ def experiment(seeds: int, settings: dict) -> dict:
     # measured starved by every other process; run them at the driver's priority instead.
     os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # the scripts directory is not a package that Ray's workers can import: ship both scripts'
+    # modules (env creator, planners) to them by value
+    for module in (sys.modules[__name__], sys.modules[make_planner.__module__]):
+        ray.cloudpickle.register_pickle_by_value(module)
     try:
         register()
         return run_grid(
