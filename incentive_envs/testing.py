@@ -425,6 +425,30 @@ def check_env(env_fn: Callable, *, steps: int = 200, num_cycles: int = 100) -> N
         "reset(seed) does not reproduce an episode on the same env",
     )
     env.reset(seed=np.int64(3))  # NumPy integer seeds are seeds too
+    _check_env_conventions(_seeded(env_fn()))
+
+
+def _check_env_conventions(env) -> None:
+    """Finite Box observation bounds (SuperSuit's ``normalize_obs_v0`` needs them) and infos at
+    ``reset()`` with the same, non-empty, keys as at ``step()`` (TorchRL builds its info spec
+    from the reset infos)."""
+    from gymnasium import spaces
+
+    for agent in env.possible_agents:
+        space = env.observation_space(agent)
+        if isinstance(space, spaces.Box):
+            _require(
+                bool(np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))),
+                f"observation_space({agent!r}) has infinite bounds",
+            )
+    _, reset_infos = env.reset(seed=0)
+    step_infos = env.step({agent: env.action_space(agent).sample() for agent in env.agents})[4]
+    for agent in step_infos:
+        _require(bool(reset_infos.get(agent)), f"reset() returned no infos for {agent!r}")
+        _require(
+            set(reset_infos[agent]) == set(step_infos[agent]),
+            f"infos[{agent!r}] keys differ: reset() {sorted(reset_infos[agent])}, step() {sorted(step_infos[agent])}",
+        )
 
 
 def _seeded_aec(parallel_env):

@@ -13,9 +13,16 @@ driver steering followers trained across all env runners, local or remote.
   before the next sampling, so all runners play the same incentive sequence. The planner's
   state is part of the algorithm's state (``get_state``/``set_state``), hence of its
   checkpoints (``save_to_path``/``restore_from_path``).
+* :func:`recorders` lists an env runner's joint-action recorders, for functions run on every
+  runner (``foreach_env_runner``) that read what its envs received or played.
 
 Information structure: the planner receives the followers' joint actions averaged over all
 env runners and env steps of a training iteration.
+
+Actions: the suite's envs refuse out-of-bound actions (nothing is silently clipped). RLlib's
+``normalize_actions=True`` (its default) has the policy act in a normalised space and maps
+actions affinely onto the env's bounds, clipping them there, before ``env.step``;
+``clip_actions=True`` clips as well when normalisation is off. Keep one of them on.
 
 Example::
 
@@ -24,10 +31,16 @@ Example::
     from planners.rllib import register_envs, with_shared_planner
     from planners import SocialGradientPlanner
 
+    ray.init(num_cpus=2)
     register_envs()
     config = (
         PPOConfig(algo_class=with_shared_planner(PPO, "cournot_v0", lambda game: SocialGradientPlanner(game, 0.1)))
-        .environment("incentive_envs/cournot_v0", env_config={"n_firms": 10, "k": 1.0})
+        .environment(
+            "incentive_envs/cournot_v0",
+            env_config={"n_firms": 10, "k": 1.0},
+            normalize_actions=True,
+            clip_actions=True,
+        )
         .multi_agent(policies={"shared"}, policy_mapping_fn=lambda agent_id, episode, **kwargs: "shared")
         .env_runners(num_env_runners=2)
     )
@@ -75,8 +88,11 @@ def register_envs() -> list[str]:
     return names
 
 
-def _recorders(env_runner) -> list[JointActionRecorder]:
-    """The joint-action recorders of one env runner's envs (none on a runner without envs)."""
+def recorders(env_runner) -> list[JointActionRecorder]:
+    """The joint-action recorders of one env runner's envs (none on a runner without envs).
+
+    For functions run on every env runner (``algorithm.env_runner_group.foreach_env_runner``),
+    e.g. to read what each runner's envs received or recorded."""
     env = getattr(env_runner, "env", None)
     if env is None:
         return []
@@ -90,7 +106,7 @@ def _recorders(env_runner) -> list[JointActionRecorder]:
 
 def _collect(env_runner) -> tuple[np.ndarray | None, int]:
     total, count = None, 0
-    for recorder in _recorders(env_runner):
+    for recorder in recorders(env_runner):
         strategy_sum, recorded = recorder.collect()
         total = strategy_sum if total is None else total + strategy_sum
         count += recorded
@@ -99,10 +115,10 @@ def _collect(env_runner) -> tuple[np.ndarray | None, int]:
 
 def _post(incentive: list[float]):
     def post(env_runner) -> int:
-        recorders = _recorders(env_runner)
-        for recorder in recorders:
+        found = recorders(env_runner)
+        for recorder in found:
             recorder.set_incentive(np.asarray(incentive))
-        return len(recorders)
+        return len(found)
 
     return post
 

@@ -1,21 +1,21 @@
-"""Deep-RL followers: do the slow-timescale planners still work when the firms are PPO agents?
+"""Deep-RL followers at scale: one planner steering SB3 PPO firms across vector copies.
 
 Cournot (``cournot_v0``) with ``n = 10`` firms, production-cost curvature ``k = 1`` and an
 output cap of 40 (the Nash outputs at zero tax are ≈ 8, the first-best ones ≤ 29). The firms
-are one Stable-Baselines3 PPO policy shared by all of them (parameter sharing through
-:func:`agents.rl.make_vec_env`), a Gaussian MLP policy on the 1-D output, observing
-``[own tax, last price, own last output]`` (scaled by fixed constants). The stage game is
-repeated: PPO uses ``γ = 0`` (each round is a contextual bandit — the firms best-respond
-myopically, as the game's Nash equilibrium assumes), the episode never ends during training
-(``max_cycles`` exceeds the run, so the planner's state is never reset), actions are
-PPO outputs in ``[-1, 1]`` mapped affinely to ``[0, 40]`` and rewards are normalised by
-``VecNormalize`` (running scale only).
+are one Stable-Baselines3 PPO policy shared by all of them and all copies, a Gaussian MLP on
+the 1-D output, observing ``[own tax, last price, own last output]`` (divided by the fixed
+scales of :func:`observation_scales`). The stage game is repeated: PPO uses ``γ = 0`` (each
+round is a contextual bandit — the firms best-respond myopically, as the game's Nash
+equilibrium assumes), actions are PPO outputs in ``[-1, 1]`` mapped affinely to ``[0, 40]``
+(clipped to ``[-1, 1]`` first: the envs refuse out-of-bound actions) and rewards are
+normalised by ``VecNormalize`` (running scale only).
 
-Planners act through :class:`planners.wrapper.PlannerWrapper` on the slow timescale: every
-``K`` rounds (``K`` = one PPO rollout of ``n_steps`` rounds), after a warm-up of a few
-rollouts during which the tax stays at 0, the planner takes one step from the *average* of
-the joint actions the firms played in those ``K`` rounds (:class:`WindowAveragedPlanner`;
-averaging removes most of PPO's sampling noise). Planners:
+ONE planner steers ``n_copies`` copies of the game (:class:`planners.shared.SharedPlannerVecEnv`:
+sub-env ``10c + i`` is firm ``i`` of copy ``c``): every ``K`` rounds (``K`` = one PPO rollout
+of ``n_steps`` rounds of every copy), after a warm-up of a few rollouts at zero tax, it takes
+one step from the mean of the joint actions played in all copies during those ``K`` rounds
+(averaging removes most of PPO's sampling noise) and posts the new tax to every copy. Episodes
+last ``MAX_CYCLES`` rounds; the tax and the planner outlive them. Planners:
 
 * ``none``: no tax (:class:`planners.baselines.NoIncentivePlanner`);
 * ``social_gradient``: ``θ ← Proj(θ + α ∇_xΦ(x̄))`` (:class:`planners.social_gradient.SocialGradientPlanner`),
@@ -26,12 +26,13 @@ averaging removes most of PPO's sampling noise). Planners:
   the bound of what PPO followers reach given their own noise.
 
 Welfare: ``W(x) = −social_cost`` of the outputs the firms actually played (sampled actions,
-exploration noise included). A run's ``final_welfare`` is the mean of ``W`` over the last
-10% of training rounds; ``deterministic_welfare`` is also reported: the final deterministic
-(mean-action) policy played for 200 rounds at the final tax (frozen), averaged over the last
-100. ``gap_closed = (W − W̄_none)/(W* − W̄_none)`` with ``W̄_none`` the mean final welfare of the
-``none`` runs and ``W* = −game.social_optimum().value``. Target: both adaptive planners
-close ≥ 80% of the gap.
+exploration noise included), averaged over the copies. A run's ``final_welfare`` is the mean of
+``W`` over the last 10% of training rounds; ``deterministic_welfare`` is that of the final
+deterministic (mean-action) policy played for ``EVAL_ROUNDS`` rounds at the final tax, averaged
+over the last half. ``gap_closed = (W − W̄_none)/(W* − W̄_none)`` with ``W̄_none`` the mean final
+welfare of the ``none`` runs and ``W* = −game.social_optimum().value``. Target: both adaptive
+planners close ≥ 80% of the gap. ``env_steps_per_s``: env steps (rounds of one copy, summed
+over the copies) per second of training (PPO's sampling and updates, planner steps included).
 
 Usage: ``python scripts/rl_followers.py --json rl.json --plot rl.png [--seeds 3] [--quick]``
 """
@@ -46,19 +47,21 @@ import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
-from tqdm import tqdm
 
 from agents import EuclideanMirrorDescent
-from agents.rl import make_vec_env
 from incentive_envs import cournot_v0
 from incentive_envs.io import save_figure_atomic, write_json_atomic
 from planners.base import Planner
 from planners.baselines import NoIncentivePlanner, OraclePlanner
+from planners.shared import SharedPlanner, SharedPlannerVecEnv
 from planners.single_loop import SingleLoopPlanner
 from planners.social_gradient import SocialGradientPlanner
-from planners.wrapper import PlannerWrapper
 
 PLANNERS = ("none", "social_gradient", "implicit_gradient", "oracle")
+ADAPTIVE = ("social_gradient", "implicit_gradient")
+"""The planners the target is about."""
+TARGET = 0.8
+"""Fraction of the gap between ``W̄_none`` and ``W*`` both adaptive planners must close."""
 GAME = {"n_firms": 10, "k": 1.0, "max_output": 40.0}
 STEP_SIZES = {"social_gradient": 0.1, "implicit_gradient": 2.0}
 PPO_KWARGS = {
@@ -72,52 +75,44 @@ PPO_KWARGS = {
     "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0},
     "device": "cpu",
 }
-FULL = {"rounds": 24_000, "n_steps": 64, "warmup_rollouts": 10}
-QUICK = {"rounds": 640, "n_steps": 32, "warmup_rollouts": 2}
+MAX_CYCLES = 1000
+"""Episode length (rounds); episodes end and restart during training, the tax carries over."""
+FULL = {"rounds": 6000, "n_copies": 4, "n_steps": 32, "warmup_rollouts": 10}
+QUICK = {"rounds": 96, "n_copies": 2, "n_steps": 32, "warmup_rollouts": 1}
 CURVE_POINTS = 120
 EVAL_ROUNDS = 200
 
 
-class WindowAveragedPlanner(Planner):
-    """Runs ``inner`` on the average of the joint actions of every ``window`` rounds.
+def observation_scales(game) -> np.ndarray:
+    """Fixed divisors of ``[own tax, last price, own last output]``: largest tax bound, ``p0``,
+    output cap."""
+    p = game.params
+    return np.array([max(abs(b) for b in p.tax_bounds), p.p0, p.output_cap])
 
-    Used with ``PlannerWrapper(update_every=1)``: it sees every round's joint action, logs
-    its welfare, and every ``window`` rounds (after ``warmup`` rounds at the initial
-    incentive) steps ``inner`` once from the window's mean action. Information structure:
-    that of ``inner`` (the played actions only).
-    """
 
-    def __init__(self, inner: Planner, window: int, warmup: int = 0):
-        super().__init__(inner.game)
-        self.inner, self.window, self.warmup = inner, int(window), int(warmup)
-        self.name = inner.name
-        self.frozen = False
-        self.welfare: list[float] = []
-        self._sum = np.zeros(inner.game.strategy_set.dim)
-        self._count = 0
-        self._steps = 0
+def make_planner(name: str, game) -> Planner:
+    """The planner called ``name`` (one of :data:`PLANNERS`) on ``game``."""
+    if name == "none":
+        return NoIncentivePlanner(game)
+    if name == "oracle":
+        return OraclePlanner(game)
+    if name == "social_gradient":
+        return SocialGradientPlanner(game, STEP_SIZES["social_gradient"])
+    if name == "implicit_gradient":  # projected gradient play (unit step) as its model of PPO firms
+        return SingleLoopPlanner(
+            game, EuclideanMirrorDescent(game.strategy_set, 1.0), STEP_SIZES["implicit_gradient"]
+        )
+    raise ValueError(f"planner must be one of {PLANNERS}, got {name!r}")
 
-    def initial_incentive(self) -> np.ndarray:
-        return self.inner.initial_incentive()
 
-    def _update(self, theta, x, k):
-        self.welfare.append(self.game.welfare(x))
-        if self.frozen:
-            return theta
-        self._steps += 1
-        if self._steps <= self.warmup:
-            return theta
-        self._sum += x
-        self._count += 1
-        if self._count < self.window:
-            return theta
-        mean, self._sum, self._count = self._sum / self._count, np.zeros_like(self._sum), 0
-        return self.inner._update(theta, mean, (self._steps - self.warmup) // self.window - 1)
+def to_env_actions(actions, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """PPO's actions in ``[-1, 1]`` (clipped to it) mapped affinely to ``[low, high]``."""
+    actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
+    return low + 0.5 * (actions + 1.0) * (high - low)
 
 
 class ScaledActionsObservations(VecEnvWrapper):
-    """PPO acts in ``[-1, 1]``, mapped affinely to ``[low, high]``; observations divided by
-    fixed scales."""
+    """PPO acts in ``[-1, 1]`` (:func:`to_env_actions`); observations divided by fixed scales."""
 
     def __init__(self, venv, obs_scale: np.ndarray):
         low, high = venv.action_space.low, venv.action_space.high
@@ -132,8 +127,7 @@ class ScaledActionsObservations(VecEnvWrapper):
         super().__init__(venv, observation_space=observation_space, action_space=action_space)
 
     def step_async(self, actions):
-        actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
-        self.venv.step_async(self._low + 0.5 * (actions + 1.0) * (self._high - self._low))
+        self.venv.step_async(to_env_actions(actions, self._low, self._high))
 
     def step_wait(self):
         observations, rewards, dones, infos = self.venv.step_wait()
@@ -146,122 +140,109 @@ class ScaledActionsObservations(VecEnvWrapper):
         return self.venv.reset() / self._obs_scale
 
 
-def make_planner(name: str, game) -> Planner:
-    if name == "none":
-        return NoIncentivePlanner(game)
-    if name == "oracle":
-        return OraclePlanner(game)
-    if name == "social_gradient":
-        return SocialGradientPlanner(game, STEP_SIZES["social_gradient"])
-    if name == "implicit_gradient":  # projected gradient play (unit step) as its model of PPO firms
-        return SingleLoopPlanner(
-            game, EuclideanMirrorDescent(game.strategy_set, 1.0), STEP_SIZES["implicit_gradient"]
-        )
-    raise ValueError(f"planner must be one of {PLANNERS}, got {name!r}")
+class WelfareRecorder(VecEnvWrapper):
+    """Records, every step of a :class:`~planners.shared.SharedPlannerVecEnv`, the welfare ``W``
+    of each copy's joint action, averaged over the copies (the designer's measurement, not
+    given to the planner)."""
+
+    def __init__(self, venv: SharedPlannerVecEnv):
+        super().__init__(venv)
+        self._game = venv.shared.game
+        self._n_agents = venv.n_agents
+        self.welfare: list[float] = []
+
+    def step_async(self, actions):
+        joint = np.asarray(actions, dtype=np.float64).reshape(-1, self._n_agents)
+        self.welfare.append(float(np.mean([self._game.welfare(x) for x in joint])))
+        self.venv.step_async(actions)
+
+    def step_wait(self):
+        return self.venv.step_wait()
+
+    def reset(self):
+        return self.venv.reset()
 
 
-def run(planner: str, seed: int, rounds: int, n_steps: int, warmup_rollouts: int, progress=None) -> dict:
-    """One PPO training run under ``planner``; returns the welfare trace and final numbers."""
-    torch.set_num_threads(1)
-    env = cournot_v0.parallel_env(max_cycles=rounds + 10 * n_steps + EVAL_ROUNDS + 10, **GAME)
-    game = env.game
-    inner = make_planner(planner, game)
-    wrapped = PlannerWrapper(env, WindowAveragedPlanner(inner, n_steps, warmup_rollouts * n_steps), 1)
-    base_vec = make_vec_env(wrapped, 1, seed=seed)
-    p = game.params
-    scales = np.array([max(abs(b) for b in p.tax_bounds), p.p0, p.output_cap])
-    vec = VecNormalize(
-        ScaledActionsObservations(base_vec, scales), norm_obs=False, norm_reward=True, gamma=0.0
-    )
-    n_agents = p.n
-    model = PPO("MlpPolicy", vec, n_steps=n_steps, seed=seed, verbose=0, **PPO_KWARGS)
-    callback = None
-    if progress is not None:
-        from stable_baselines3.common.callbacks import BaseCallback
-
-        class Progress(BaseCallback):
-            def _on_step(self) -> bool:
-                progress(1)
-                return True
-
-        callback = Progress()
-    model.learn(rounds * n_agents, callback=callback)
-    copy = base_vec.envs[0]
-    tracker = copy.planner
-    welfare = np.asarray(tracker.welfare, dtype=np.float64)[:rounds]
-    tail = max(1, len(welfare) // 10)
-    final_tax = copy.incentive
-
-    # the final deterministic policy, at the final (frozen) tax
-    tracker.frozen = True
+def deterministic_welfare(model: PPO, incentive: np.ndarray, seed: int) -> float:
+    """Mean ``W`` over the last half of ``EVAL_ROUNDS`` rounds of ``model``'s deterministic
+    policy in a fresh copy at the fixed ``incentive``."""
+    env = cournot_v0.parallel_env(max_cycles=EVAL_ROUNDS, incentive=incentive, **GAME)
+    game, scale = env.game, observation_scales(env.game).astype(np.float32)
+    low = np.stack([env.action_space(agent).low for agent in env.possible_agents]).astype(np.float64)
+    high = np.stack([env.action_space(agent).high for agent in env.possible_agents]).astype(np.float64)
+    observations, _ = env.reset(seed=seed)
+    observations = np.stack([observations[agent] for agent in env.possible_agents])
     played = []
-    obs = model._last_obs
     for _ in range(EVAL_ROUNDS):
-        action, _ = model.predict(obs, deterministic=True)
-        obs, _, _, _ = vec.step(action)
-        played.append(copy.game.welfare(copy.unwrapped.strategy))
+        action, _ = model.predict(observations / scale, deterministic=True)
+        observations, _, _ = env.step_arrays(to_env_actions(action, low, high))
+        played.append(game.welfare(env.strategy))
+    return float(np.mean(played[EVAL_ROUNDS // 2 :]))
+
+
+def run(planner: str, seed: int, rounds: int, n_copies: int, n_steps: int, warmup_rollouts: int) -> dict:
+    """One PPO training run under ``planner``; returns the welfare curve and final numbers."""
+    torch.set_num_threads(1)
+
+    def make_copy():
+        return cournot_v0.parallel_env(max_cycles=MAX_CYCLES, **GAME)
+
+    game = make_copy().game
+    shared = SharedPlanner(make_planner(planner, game), n_steps, warmup_rollouts * n_steps)
+    recorder = WelfareRecorder(SharedPlannerVecEnv(make_copy, n_copies, shared))
+    vec = VecNormalize(
+        ScaledActionsObservations(recorder, observation_scales(game)),
+        norm_obs=False,
+        norm_reward=True,
+        gamma=0.0,
+    )
+    model = PPO("MlpPolicy", vec, n_steps=n_steps, seed=seed, verbose=0, **PPO_KWARGS)
+    started = time.perf_counter()
+    model.learn(rounds * n_copies * game.params.n)
+    train_s = time.perf_counter() - started
+    welfare = np.asarray(recorder.welfare[:rounds], dtype=np.float64)
+    tail = max(1, len(welfare) // 10)
     keep = np.unique(np.linspace(0, len(welfare) - 1, min(CURVE_POINTS, len(welfare))).astype(int))
-    # smooth the curve: mean over blocks ending at each kept index
-    block = max(1, len(welfare) // CURVE_POINTS)
-    smoothed = [float(welfare[max(0, i - block + 1) : i + 1].mean()) for i in keep]
+    block = max(1, len(welfare) // CURVE_POINTS)  # the curve: means over blocks ending at each kept round
     return {
         "planner": planner,
         "seed": seed,
         "final_welfare": float(welfare[-tail:].mean()),
-        "deterministic_welfare": float(np.mean(played[EVAL_ROUNDS // 2 :])),
-        "final_tax": final_tax.tolist(),
-        "final_strategy": copy.unwrapped.strategy.tolist(),
+        "deterministic_welfare": deterministic_welfare(model, shared.incentive, seed),
+        "final_tax": shared.incentive.tolist(),
         "rounds": int(len(welfare)),
-        "curve": {"env_steps": (keep + 1).tolist(), "welfare": smoothed},
+        "n_copies": n_copies,
+        "planner_updates": shared.updates,
+        "env_steps": int(len(welfare) * n_copies),
+        "env_steps_per_s": float(len(welfare) * n_copies / train_s),
+        "train_s": train_s,
+        "curve": {
+            "env_steps": ((keep + 1) * n_copies).tolist(),
+            "welfare": [float(welfare[max(0, i - block + 1) : i + 1].mean()) for i in keep],
+        },
     }
 
 
-def w_star() -> float:
-    return float(-cournot_v0.parallel_env(**GAME).game.social_optimum().value)
-
-
-def experiment(seeds: int, settings: dict, show_progress: bool = True) -> dict:
-    """All planners × seeds; returns the JSON payload (without wall time)."""
-    runs = []
-    grid = [(planner, seed) for planner in PLANNERS for seed in range(seeds)]
-    with tqdm(total=len(grid) * settings["rounds"], desc="rounds", disable=not show_progress) as bar:
-        for planner, seed in grid:
-            started = time.perf_counter()
-            record = run(planner, seed, progress=bar.update, **settings)
-            record["wall_s"] = time.perf_counter() - started
-            runs.append(record)
-    best = w_star()
-    none_mean = float(np.mean([r["final_welfare"] for r in runs if r["planner"] == "none"]))
-    none_det = float(np.mean([r["deterministic_welfare"] for r in runs if r["planner"] == "none"]))
-    for r in runs:
-        r["gap_closed"] = (r["final_welfare"] - none_mean) / (best - none_mean)
-        r["deterministic_gap_closed"] = (r["deterministic_welfare"] - none_det) / (best - none_det)
+def summarise(runs: list[dict], w_star: float) -> dict:
+    """``{"w_star", "runs", "summary"}``: each run's gaps closed (for ``final_welfare`` and, when
+    present, ``deterministic_welfare``), per-planner means and stds, and whether the target is met."""
+    keys = [key for key in ("final_welfare", "deterministic_welfare") if key in runs[0]]
+    gaps = {"final_welfare": "gap_closed", "deterministic_welfare": "deterministic_gap_closed"}
     summary = {}
+    for key in keys:
+        none = float(np.mean([r[key] for r in runs if r["planner"] == "none"]))
+        summary[f"none_{key}_mean"] = none
+        for r in runs:
+            r[gaps[key]] = (r[key] - none) / (w_star - none)
     for planner in PLANNERS:
         mine = [r for r in runs if r["planner"] == planner]
         summary[planner] = {
-            key + suffix: float(fn([r[key] for r in mine]))
-            for key in ("final_welfare", "gap_closed", "deterministic_welfare", "deterministic_gap_closed")
+            name + suffix: float(fn([r[name] for r in mine]))
+            for name in [*keys, *(gaps[key] for key in keys), "env_steps_per_s"]
             for suffix, fn in (("_mean", np.mean), ("_std", np.std))
         }
-    summary["none_welfare_mean"] = none_mean
-    summary["target_met"] = bool(
-        all(summary[p]["gap_closed_mean"] >= 0.8 for p in ("social_gradient", "implicit_gradient"))
-    )
-    return {
-        "w_star": best,
-        "runs": runs,
-        "summary": summary,
-        "settings": {
-            **settings,
-            "seeds": seeds,
-            "game": GAME,
-            "step_sizes": STEP_SIZES,
-            "ppo": {k: v for k, v in PPO_KWARGS.items()},
-            "final_welfare": "mean W of the played (sampled) outputs over the last 10% of training rounds",
-            "deterministic_welfare": f"final deterministic policy at the frozen final tax, mean over the last {EVAL_ROUNDS // 2} of {EVAL_ROUNDS} rounds",
-        },
-    }
+    summary["target_met"] = bool(all(summary[p]["gap_closed_mean"] >= TARGET for p in ADAPTIVE))
+    return {"w_star": w_star, "runs": runs, "summary": summary}
 
 
 def _percent(fraction: float) -> str:
@@ -269,40 +250,64 @@ def _percent(fraction: float) -> str:
     return "0.0%" if text == "-0.0%" else text
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", required=True)
-    parser.add_argument("--plot", required=True)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK}")
-    args = parser.parse_args(argv)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds!r}")
-    torch.set_num_threads(1)
-    settings = QUICK if args.quick else FULL
-    started = time.perf_counter()
-    result = experiment(args.seeds, settings)
-    result["wall_time_s"] = time.perf_counter() - started
-    s, best = result["summary"], result["w_star"]
-    print(f"\nW* = {best:.2f}; final welfare (mean ± std over {args.seeds} seeds)")
-    print(f"{'planner':<19}{'W (last 10%)':>20}{'gap closed':>12}{'W (determ.)':>20}{'gap closed':>12}")
+def report(result: dict, title: str) -> None:
+    """Print the per-planner table of ``result`` (see :func:`summarise`)."""
+    s, seeds = result["summary"], result["settings"]["seeds"]
+    print(f"\n{title}. W* = {result['w_star']:.2f}; mean ± std over {seeds} seeds")
+    determ = "deterministic_welfare_mean" in s["none"]
+    header = f"{'planner':<19}{'W (last 10%)':>20}{'gap closed':>12}{'env steps/s':>13}"
+    print(header + (f"{'W (determ.)':>20}{'gap closed':>12}" if determ else ""))
     for planner in PLANNERS:
         t = s[planner]
-        print(
+        line = (
             f"{planner:<19}{t['final_welfare_mean']:>11.1f} ± {t['final_welfare_std']:<6.1f}"
-            f"{_percent(t['gap_closed_mean']):>12}"
-            f"{t['deterministic_welfare_mean']:>11.1f} ± {t['deterministic_welfare_std']:<6.1f}"
-            f"{_percent(t['deterministic_gap_closed_mean']):>12}"
+            f"{_percent(t['gap_closed_mean']):>12}{t['env_steps_per_s_mean']:>13.0f}"
         )
-    print(f"\ntarget (both adaptive planners >= 80% of the gap): {s['target_met']}")
+        if determ:
+            line += (
+                f"{t['deterministic_welfare_mean']:>11.1f} ± {t['deterministic_welfare_std']:<6.1f}"
+                f"{_percent(t['deterministic_gap_closed_mean']):>12}"
+            )
+        print(line)
+    print(f"\ntarget (both adaptive planners >= {TARGET:.0%} of the gap): {s['target_met']}")
     print(f"{len(result['runs'])} runs in {result['wall_time_s']:.0f} s")
-    write_json_atomic(args.json, result)
-    plot(result, args.plot)
-    print(f"wrote {args.json} and {args.plot}")
-    return result
 
 
-def plot(result: dict, path) -> None:
+def run_grid(run_one, seeds: int, settings: dict, described: dict) -> dict:
+    """Every planner × seed through ``run_one(planner, seed, **settings)``, a line printed per run;
+    returns :func:`summarise`'s payload with the settings (``described`` adds to them)."""
+    runs = []
+    for planner in PLANNERS:
+        for seed in range(seeds):
+            runs.append(run_one(planner, seed, **settings))
+            print(
+                f"{planner:<18} seed {seed}: W = {runs[-1]['final_welfare']:8.1f}  "
+                f"{runs[-1]['env_steps_per_s']:6.0f} env steps/s  {runs[-1]['planner_updates']} planner updates",
+                flush=True,
+            )
+    payload = summarise(runs, float(-cournot_v0.parallel_env(**GAME).game.social_optimum().value))
+    payload["settings"] = {**settings, "seeds": seeds, "game": GAME, "step_sizes": STEP_SIZES, **described}
+    return payload
+
+
+def experiment(seeds: int, settings: dict) -> dict:
+    """All planners × seeds; returns the JSON payload (without wall time)."""
+    return run_grid(
+        run,
+        seeds,
+        settings,
+        {
+            "max_cycles": MAX_CYCLES,
+            "ppo": PPO_KWARGS,
+            "final_welfare": "mean W of the played (sampled) outputs over the last 10% of training rounds",
+            "deterministic_welfare": "final deterministic policy at the frozen final tax, mean over the last "
+            f"{EVAL_ROUNDS // 2} of {EVAL_ROUNDS} rounds",
+        },
+    )
+
+
+def plot(result: dict, path, title: str) -> None:
+    """Welfare of the played outputs vs env steps, mean ± std over seeds per planner, and ``W*``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -312,20 +317,49 @@ def plot(result: dict, path) -> None:
     for planner in PLANNERS:
         curves = [r["curve"] for r in result["runs"] if r["planner"] == planner]
         steps = np.asarray(curves[0]["env_steps"])
-        welfare = np.array([c["welfare"] for c in curves])
+        welfare = np.array([np.interp(steps, c["env_steps"], c["welfare"]) for c in curves])
         mean, std = welfare.mean(axis=0), welfare.std(axis=0)
         axis.plot(steps, mean, label=planner)
         axis.fill_between(steps, mean - std, mean + std, alpha=0.25)
-    axis.axhline(result["w_star"], color="black", linestyle="--", linewidth=1, label="W*")
-    low = min(np.mean([r["final_welfare"] for r in result["runs"] if r["planner"] == "none"]), 0.0)
-    axis.set_ylim(low - 0.3 * (result["w_star"] - low), result["w_star"] + 0.1 * (result["w_star"] - low))
-    axis.set_xlabel("env steps (rounds)")
+    best = result["w_star"]
+    axis.axhline(best, color="black", linestyle="--", linewidth=1, label="W*")
+    low = min(result["summary"]["none_final_welfare_mean"], 0.0)
+    axis.set_ylim(low - 0.3 * (best - low), best + 0.1 * (best - low))
+    axis.set_xlabel("env steps (rounds of one env, summed over all envs)")
     axis.set_ylabel("welfare W of played outputs")
-    axis.set_title("Cournot n=10, k=1: PPO firms")
+    axis.set_title(title)
     axis.legend(fontsize=8)
     figure.tight_layout()
     save_figure_atomic(figure, path)
     plt.close(figure)
+
+
+def cli(argv, description: str, run_experiment, quick: dict, full: dict, title: str) -> dict:
+    """The command line of the follower scripts: ``--json PATH --plot PATH [--seeds N] [--quick]``;
+    runs ``run_experiment(seeds, settings)``, prints the table, writes the JSON and the plot."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--plot", required=True)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: {quick}")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds!r}")
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    result = run_experiment(args.seeds, quick if args.quick else full)
+    result["wall_time_s"] = time.perf_counter() - started
+    report(result, title)
+    write_json_atomic(args.json, result)
+    plot(result, args.plot, f"Cournot n=10, k=1: {title}")
+    print(f"wrote {args.json} and {args.plot}")
+    return result
+
+
+def main(argv=None) -> dict:
+    return cli(
+        argv, __doc__.splitlines()[0], experiment, QUICK, FULL, "SB3 PPO firms, one planner over copies"
+    )
 
 
 if __name__ == "__main__":

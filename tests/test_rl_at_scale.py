@@ -8,6 +8,8 @@ import pytest
 
 from agents import EuclideanMirrorDescent
 from incentive_envs import make, registry
+from incentive_envs.cournot.env import CournotEnv
+from incentive_envs.testing import ConformanceError, check_env
 from planners import Planner, SingleLoopPlanner, SocialGradientPlanner
 from planners.shared import JointActionRecorder, SharedPlanner, SharedPlannerVecEnv
 
@@ -183,14 +185,14 @@ def test_register_envs_registers_the_whole_registry(ray_session):
 
 
 def test_two_rllib_env_runners_play_the_same_incentive_sequence_from_one_planner(ray_session, tmp_path):
-    from planners.rllib import _recorders
+    from planners.rllib import recorders
 
     algorithm = _rllib_config().build_algo()
     try:
         for _ in range(3):
             algorithm.train()
         logs = algorithm.env_runner_group.foreach_env_runner(
-            lambda runner: [recorder.incentives_received for recorder in _recorders(runner)],
+            lambda runner: [recorder.incentives_received for recorder in recorders(runner)],
             local_env_runner=False,
         )
         assert len(logs) == 2 and all(len(log) == 1 for log in logs)
@@ -208,7 +210,7 @@ def test_two_rllib_env_runners_play_the_same_incentive_sequence_from_one_planner
         restored.restore_from_path(path)
         assert restored.shared_planner.state_dict() == saved
         incentives = restored.env_runner_group.foreach_env_runner(
-            lambda runner: [recorder.unwrapped.incentive.tolist() for recorder in _recorders(runner)],
+            lambda runner: [recorder.unwrapped.incentive.tolist() for recorder in recorders(runner)],
             local_env_runner=False,
         )
         assert all(np.allclose(runner[0], saved["incentive"]) for runner in incentives)
@@ -224,3 +226,43 @@ def test_joint_action_recorder_sums_what_was_played():
     total, count = recorder.collect()
     np.testing.assert_allclose(total, [4.0, 4.0, 4.0])
     assert count == 2 and recorder.collect()[1] == 0
+
+
+class _EmptyResetInfos(CournotEnv):
+    def reset(self, seed=None, options=None):
+        observations, infos = super().reset(seed=seed, options=options)
+        return observations, {agent: {} for agent in infos}
+
+
+class _InfiniteObservationBounds(CournotEnv):
+    def _observation_bounds(self):
+        low, high = super()._observation_bounds()
+        return low, np.full_like(high, np.inf)
+
+
+@pytest.mark.parametrize(
+    "env_class, message",
+    [(_EmptyResetInfos, "reset\\(\\) returned no infos"), (_InfiniteObservationBounds, "infinite bounds")],
+)
+def test_the_conformance_suite_enforces_finite_bounds_and_reset_infos(env_class, message):
+    with pytest.raises(ConformanceError, match=message):
+        check_env(lambda **kwargs: env_class(**{"n_firms": 3, "k": 1.0, "max_cycles": 30, **kwargs}))
+
+
+@pytest.mark.parametrize("env_id", list(registry()))
+def test_supersuit_normalises_every_envs_observations(env_id):
+    import supersuit as ss
+
+    params = {"congestion_v0": {"network": "braess"}}.get(env_id, {})
+    env = ss.normalize_obs_v0(make(env_id, **params))
+    observations, _ = env.reset(seed=0)
+    observations, *_ = env.step({agent: env.action_space(agent).sample() for agent in env.agents})
+    for agent, observation in observations.items():
+        assert np.all((observation >= 0.0) & (observation <= 1.0)), agent
+
+
+def test_human_render_mode_prints_the_summary(capsys):
+    env = make("cournot", n_firms=3, render_mode="human")
+    env.reset(seed=0)
+    assert env.render() is None
+    assert "round 0/" in capsys.readouterr().out
