@@ -430,8 +430,8 @@ def check_env(env_fn: Callable, *, steps: int = 200, num_cycles: int = 100) -> N
 
 def _check_env_conventions(env) -> None:
     """Finite Box observation bounds (SuperSuit's ``normalize_obs_v0`` needs them) and infos at
-    ``reset()`` with the same, non-empty, keys as at ``step()`` (TorchRL builds its info spec
-    from the reset infos)."""
+    ``reset()`` for every agent, with the same keys as at ``step()`` (TorchRL builds its info
+    spec from the reset infos and drops keys it did not see there)."""
     from gymnasium import spaces
 
     for agent in env.possible_agents:
@@ -444,7 +444,7 @@ def _check_env_conventions(env) -> None:
     _, reset_infos = env.reset(seed=0)
     step_infos = env.step({agent: env.action_space(agent).sample() for agent in env.agents})[4]
     for agent in step_infos:
-        _require(bool(reset_infos.get(agent)), f"reset() returned no infos for {agent!r}")
+        _require(agent in reset_infos, f"reset() returned no infos for {agent!r}")
         _require(
             set(reset_infos[agent]) == set(step_infos[agent]),
             f"infos[{agent!r}] keys differ: reset() {sorted(reset_infos[agent])}, step() {sorted(step_infos[agent])}",

@@ -550,7 +550,7 @@ def _field_inputs(field: dataclasses.Field) -> list[tuple[str, object, str]]:
 def small_params(env: EnvSpec) -> dict:
     """Parameters that make a registered game small and fast (4 agents, Braess's network)."""
     params = {}
-    if env.size_field is not None and "episodic" not in env.capabilities:
+    if env.size_field is not None and _stage_game(env):
         params[env.size_field] = 4
     if "network" in {field.name for field in dataclasses.fields(env.config)}:
         params["network"] = "braess"
@@ -579,8 +579,19 @@ def _model_envs() -> list[EnvSpec]:
     return [env for env in env_registry().values() if "model" in env.capabilities]
 
 
-def _learners_for(env: EnvSpec):
-    return [learner for learner in learner_registry().values() if learner.requires <= env.capabilities]
+def _learners_for(env: EnvSpec, rollouts: bool = False):
+    """The learners that run on ``env``'s model (``rollouts=False``) or on its episodic task."""
+    return [
+        learner
+        for learner in learner_registry().values()
+        if learner.requires <= env.capabilities and ("episodic" in learner.requires) == rollouts
+    ]
+
+
+def _stage_game(env: EnvSpec) -> bool:
+    """Whether ``env`` is a stage game with a model (box or simplex actions), as opposed to an
+    episodic-only game (discrete actions, a task instead of a model)."""
+    return "model" in env.capabilities
 
 
 def _short_run(game, learner, planner, iterations: int = 3):
@@ -601,7 +612,7 @@ def config_cases() -> Iterator[Case]:
         def use_env(params, env=env):
             environment = env.make_env(**params)
             observations, _ = environment.reset(seed=0)
-            if "episodic" in env.capabilities:
+            if not _stage_game(env):
                 actions = {agent: 0 for agent in environment.agents}
             else:
                 actions = environment.actions_from_strategy(environment.strategy)
@@ -609,7 +620,7 @@ def config_cases() -> Iterator[Case]:
 
         def use_game(params, env=env):
             game = env.make_game(**params)
-            if "episodic" in env.capabilities:
+            if not _stage_game(env):
                 return game.observe(game.reset(2, np.random.default_rng(0)))
             x, theta = _start(game)
             return game.rewards(x, theta), game.social_cost(x, theta), game.pseudo_gradient(x, theta)
@@ -632,7 +643,7 @@ def config_cases() -> Iterator[Case]:
                         lambda p=params, f=use_game: f(p),
                         expect,
                     )
-        if "episodic" not in env.capabilities:
+        if _stage_game(env):
             game = env.make_game(**base)
             bounds = (game.incentive_set.lower, game.incentive_set.upper)
             for label, value, expect in array_inputs(_interior_incentive(game), *bounds):
@@ -702,8 +713,8 @@ def _episodic_designer_cases() -> Iterator[Case]:
     for env in env_registry().values():
         if "episodic" not in env.capabilities:
             continue
-        task = env.make_game()
-        for learner in _learners_for(env):
+        task = env.make_task(**small_params(env))
+        for learner in _learners_for(env, rollouts=True):
             for field in dataclasses.fields(learner.config):
                 for label, value, expect in _field_inputs(field):
                     yield Case(
@@ -828,7 +839,7 @@ def env_cases() -> Iterator[Case]:
     the env's state checked after every refused call."""
     for env in env_registry().values():
         environment = env.make_env(**small_params(env))
-        episodic = "episodic" in env.capabilities
+        episodic = not _stage_game(env)
         environment.reset(seed=0)
         state = lambda e=environment: snapshot(e)  # noqa: E731 - one per env
 

@@ -67,6 +67,15 @@ from incentive_envs.validation import (
     check_seed,
 )
 
+
+def _check_bonus_levels(bonus_levels) -> np.ndarray:
+    """``bonus_levels`` as an array of at least two non-negative numbers, else ``ValueError``."""
+    levels = as_finite_array(bonus_levels, "bonus_levels")
+    if levels.ndim != 1 or levels.size < 2 or np.any(levels < 0):
+        raise ValueError(f"bonus_levels must be >= 2 non-negative numbers, got {bonus_levels!r}")
+    return levels
+
+
 _BUFFER_FIELDS = (
     "observations",
     "actions",
@@ -118,9 +127,7 @@ class IncentiveChoiceEnv(gymnasium.Env):
             raise ValueError(f"learners must be PolicyGradientLearners, got {type(learners).__name__}")
         self.learners = learners
         self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.bonus_levels = as_finite_array(bonus_levels, "bonus_levels")
-        if self.bonus_levels.ndim != 1 or self.bonus_levels.size < 2 or np.any(self.bonus_levels < 0):
-            raise ValueError(f"bonus_levels must be >= 2 non-negative numbers, got {bonus_levels!r}")
+        self.bonus_levels = _check_bonus_levels(bonus_levels)
         self.cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
         self.horizon = check_positive_int(horizon, "horizon")
         task = learners.task
@@ -273,6 +280,8 @@ class RLPlanner(IterativeDesigner):
             raise ValueError(f"ppo_kwargs must not set {clashes}: RLPlanner builds the env and seeds PPO")
         seed = check_seed(seed, high=MAX_LEGACY_SEED)
         if isinstance(getattr(learners, "task", None), ScheduleTask):
+            _check_bonus_levels(bonus_levels)  # unused on schedules, still refused when malformed
+            check_scalar(cost_weight, "cost_weight", low=0.0)
             self.env = ScheduleChoiceEnv(learners, batch_size, horizon)
         else:
             self.env = IncentiveChoiceEnv(learners, batch_size, bonus_levels, cost_weight, horizon)

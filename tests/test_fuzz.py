@@ -95,7 +95,7 @@ def test_env_step_and_incentive_refuse_without_changing_anything(env, data):
     environment = env.make_env(**fuzz.small_params(env))
     environment.reset(seed=0)
     agents = environment.possible_agents
-    if "episodic" in env.capabilities:
+    if "model" not in env.capabilities:  # episodic-only games: discrete actions
         action = data.draw(st.one_of(numbers, st.integers(-2, 6)))
         actions = {agent: 0 for agent in agents}
         incentive = data.draw(arrays(environment.n_agents))
@@ -121,7 +121,7 @@ def _learner_cases():
         (env, learner)
         for env in MODEL_ENVS
         for learner in learner_registry().values()
-        if learner.requires <= env.capabilities
+        if learner.requires <= env.capabilities and "episodic" not in learner.requires
     ]
 
 
@@ -166,7 +166,8 @@ def _planner_cases():
 def test_planner_updates_stay_in_the_incentive_set_or_refuse(env, planner, data):
     game = _game(env)
     gradient = learner_registry()["gradient"].make(game, 0)
-    built = planner.make(game, gradient, 0)
+    short = {"max_inner": 200} if "max_inner" in planner.parameters() else {}  # validation, not convergence
+    built = planner.make(game, gradient, 0, **short)
     x, theta = fuzz._interior_strategy(game), fuzz._interior_incentive(game)
     built.advance_followers(gradient, x, theta, 0)
     theta_in = data.draw(st.one_of(arrays(game.incentive_set.dim), st.just(theta)))
@@ -322,4 +323,4 @@ def test_the_whole_harness_is_clean(tmp_path):
         assert counts[outcome] == 0, summary["examples"][outcome]
     hangs = {(case["target"], case["value"]) for case in summary["examples"].get("hang", [])}
     assert hangs <= KNOWN_SLOW, hangs
-    assert counts["value_error_unnamed"] <= 1, summary["examples"]["value_error_unnamed"]
+    assert counts["value_error_unnamed"] == 0, summary["examples"]["value_error_unnamed"]

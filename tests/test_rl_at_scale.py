@@ -242,11 +242,18 @@ class _InfiniteObservationBounds(CournotEnv):
 
 @pytest.mark.parametrize(
     "env_class, message",
-    [(_EmptyResetInfos, "reset\\(\\) returned no infos"), (_InfiniteObservationBounds, "infinite bounds")],
+    [
+        (_EmptyResetInfos, "keys differ: reset\\(\\) \\[\\], step\\(\\) \\['gradient'\\]"),
+        (_InfiniteObservationBounds, "infinite bounds"),
+    ],
 )
 def test_the_conformance_suite_enforces_finite_bounds_and_reset_infos(env_class, message):
     with pytest.raises(ConformanceError, match=message):
-        check_env(lambda **kwargs: env_class(**{"n_firms": 3, "k": 1.0, "max_cycles": 30, **kwargs}))
+        check_env(
+            lambda **kwargs: env_class(
+                **{"n_firms": 3, "k": 1.0, "max_cycles": 30, "feedback": ("gradient",), **kwargs}
+            )
+        )
 
 
 @pytest.mark.parametrize("env_id", list(registry()))

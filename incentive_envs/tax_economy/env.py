@@ -62,7 +62,7 @@ from incentive_envs.tax_economy.game import (
     productivity,
 )
 from incentive_envs.tax_economy.task import TaxEconomyTask
-from incentive_envs.validation import build_config, check_int, check_positive_int, check_seed
+from incentive_envs.validation import build_config, check_int, check_positive_int, check_scalar, check_seed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +100,10 @@ class TaxEconomyConfig(StageGameConfig):
         object.__setattr__(
             self, "labour_levels", check_int(self.labour_levels, "labour_levels", low=2, high=10_001)
         )
+        for name in ("skill_shape", "skill_scale"):
+            object.__setattr__(
+                self, name, check_scalar(getattr(self, name), name, low=0.0, low_inclusive=False)
+            )
 
 
 def tax_economy_game(config: TaxEconomyConfig) -> TaxEconomyGame:

@@ -173,6 +173,8 @@ LABOUR_COST = 0.21
 
 MAX_BRACKETS = 64
 """Largest number of brackets accepted (arrays of shape ``(n, B)`` are allocated)."""
+MAX_COIN = 1e30
+"""Largest coin an instance may produce (observations are float32, whose largest value is 3.4e38)."""
 
 NEWTON_ITERATIONS = 200
 """Iteration cap of the lump-sum root finder (module docstring: it needs 6–11 in practice)."""
@@ -226,6 +228,13 @@ class TaxEconomyParams:
             object.__setattr__(
                 self, name, check_scalar(getattr(self, name), name, low=0.0, low_inclusive=False)
             )
+        top_coin = float(skill.max()) * self.max_labour + self.endowment
+        if not top_coin <= MAX_COIN:
+            raise ValueError(
+                f"the largest coin, max(skill) × max_labour + endowment = {top_coin!r}, must be at most "
+                f"{MAX_COIN:g} (observations are float32); got max(skill) = {float(skill.max())!r}, "
+                f"max_labour = {self.max_labour!r}, endowment = {self.endowment!r}"
+            )
 
     @property
     def n(self) -> int:
@@ -267,8 +276,16 @@ class TaxEconomyParams:
         scale = check_scalar(scale, "scale", low=0.0, low_inclusive=False)
         coin_per_usd = check_scalar(coin_per_usd, "coin_per_usd", low=0.0, low_inclusive=False)
         rng = as_generator(seed)
-        skill = scale * (1.0 + rng.pareto(shape, n))
-        cutoffs = coin_per_usd * np.array(US_FEDERAL_2018_CUTOFFS_USD)
+        with np.errstate(over="ignore"):
+            skill = scale * (1.0 + rng.pareto(shape, n))
+            cutoffs = coin_per_usd * np.array(US_FEDERAL_2018_CUTOFFS_USD)
+        if not np.all(np.isfinite(skill)):
+            raise ValueError(
+                f"shape = {shape!r} and scale = {scale!r} (the env's skill_shape and skill_scale) give "
+                "skills that overflow float64"
+            )
+        if not np.all(np.isfinite(cutoffs)):
+            raise ValueError(f"coin_per_usd = {coin_per_usd!r} gives bracket cutoffs that overflow float64")
         return cls(skill, cutoffs, eta, labour_cost, max_labour, endowment)
 
 
