@@ -152,7 +152,7 @@ def projected_adjoint_system(
         term = game._vjp_theta(x, theta, embed(z))
         return np.negative(term, out=term)
 
-    reduced = None if structure is None else structure.restrict(free).transposed()
+    reduced = None if structure is None else structure.restrict(free, transpose=True)
     return AdjointSystem(matvec, grad_x[free], theta_term, reduced)
 
 

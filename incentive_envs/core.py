@@ -370,18 +370,17 @@ class LowRankJacobian(NamedTuple):
     left: np.ndarray
     right: np.ndarray
 
-    def restrict(self, index: np.ndarray) -> LowRankJacobian:
-        """The rows ``index`` (uniform parts are kept as they are)."""
+    def restrict(self, index: np.ndarray, *, transpose: bool = False) -> LowRankJacobian:
+        """The rows and columns ``index`` (uniform parts are kept as they are), transposed
+        (``diag(diagonal) + right @ left.T``) if asked."""
         diagonal, left, right = self
+        if transpose:
+            left, right = right, left
         return LowRankJacobian(
             diagonal if diagonal.shape[0] == 1 else diagonal[index],
             left if left.shape[0] == 1 else left[index],
             right if right.shape[0] == 1 else right[index],
         )
-
-    def transposed(self) -> LowRankJacobian:
-        """``diag(diagonal) + right @ left.T``."""
-        return LowRankJacobian(self.diagonal, self.right, self.left)
 
     def dense(self, dim: int) -> np.ndarray:
         """The ``dim × dim`` matrix (tests and small systems)."""

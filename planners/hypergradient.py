@@ -62,16 +62,21 @@ class WoodburySolver:
         if structure is None:
             raise ValueError("WoodburySolver needs an adjoint system with diagonal-plus-low-rank structure")
         diagonal, left, right = structure
-        if not diagonal.all():
-            raise np.linalg.LinAlgError("the diagonal of the adjoint system has a zero entry")
         rows = system.rhs.size
-        scaled_rhs = system.rhs / diagonal
-        if rows == 0:
-            return scaled_rhs
         if diagonal.shape == (1,) and left.shape == right.shape == (1, 1):
             # d I + l r 11ᵀ (Cournot, the aggregative game): z = b/d − l r Σ(b/d) / (d + l r m)
-            product = float(left[0, 0] * right[0, 0])
-            scaled_rhs -= product * float(np.add.reduce(scaled_rhs)) / (float(diagonal[0]) + product * rows)
+            scalar = float(diagonal[0])
+            if scalar == 0.0:
+                raise np.linalg.LinAlgError("the diagonal of the adjoint system is zero")
+            scaled_rhs = system.rhs / scalar
+            if rows:
+                product = float(left[0, 0] * right[0, 0])
+                scaled_rhs -= product * float(np.add.reduce(scaled_rhs)) / (scalar + product * rows)
+            return scaled_rhs
+        if not diagonal.all():
+            raise np.linalg.LinAlgError("the diagonal of the adjoint system has a zero entry")
+        scaled_rhs = system.rhs / diagonal
+        if rows == 0:
             return scaled_rhs
         if left.shape[1] == 1:  # Sherman–Morrison: scalar algebra
             scaled_u, v = left[:, 0] / diagonal, right[:, 0]

@@ -335,7 +335,7 @@ def test_woodbury_handles_parts_stored_as_one_uniform_row(uniform, rank):
     }
     structure = LowRankJacobian(**parts)
     dense = structure.dense(dim)
-    reduced = structure.restrict(free).transposed()
+    reduced = structure.restrict(free, transpose=True)
     np.testing.assert_allclose(reduced.dense(free.size), dense[np.ix_(free, free)].T, rtol=1e-14)
     rhs = rng.normal(size=free.size)
     system = AdjointSystem(lambda z: reduced.dense(free.size) @ z, rhs, lambda z: z, reduced)
