@@ -25,6 +25,7 @@ what an agent observes. The common mechanics are:
 
 from __future__ import annotations
 
+import operator
 import warnings
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from incentive_envs.core import IncentiveGame
 from incentive_envs.validation import as_finite_array, check_int, check_positive_int, check_scalar, check_seed
+
+_DTYPE = operator.attrgetter("dtype")
 
 FEEDBACK_KINDS = ("gradient", "best_response", "payoffs")
 """The feedback an env can put in ``infos`` (see the module docstring)."""
@@ -147,6 +150,9 @@ class IncentiveParallelEnv(ParallelEnv):
         self._action_high_array = np.stack([space.high for space in self._action_spaces.values()]).astype(
             np.float64
         )
+        low, high = self._action_low_array, self._action_high_array
+        uniform = low.min() == low.max() and high.min() == high.max()  # then compare with floats
+        self._action_bounds = (float(low.min()), float(high.max())) if uniform else (low, high)
         if "payoffs" in config.feedback:
             self._payoff_actions = strategy_set.action_grid(config.payoff_grid)
         obs_low, obs_high = self._observation_bounds()
@@ -300,8 +306,9 @@ class IncentiveParallelEnv(ParallelEnv):
 
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, bool]:
         """Play one round from validated real ``actions`` ``(n_agents, action size)``."""
-        outside = np.argwhere((actions < self._action_low_array) | (actions > self._action_high_array))
-        if outside.size:
+        low, high = self._action_bounds
+        if (actions < low).any() or (actions > high).any():
+            outside = np.argwhere((actions < self._action_low_array) | (actions > self._action_high_array))
             agent, index = (int(value) for value in outside[0])
             raise ValueError(
                 f"actions[{self.possible_agents[agent]!r}] = {float(actions[agent, index])!r} is outside the action "
@@ -327,7 +334,7 @@ class IncentiveParallelEnv(ParallelEnv):
         if not isinstance(actions, dict):
             raise ValueError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
         try:
-            values = [actions[agent] for agent in self.possible_agents]
+            values = list(map(actions.__getitem__, self.possible_agents))
         except KeyError:
             values = None
         if values is None or len(actions) != len(self.possible_agents):
@@ -337,12 +344,15 @@ class IncentiveParallelEnv(ParallelEnv):
                 f"actions must have one entry per live agent; missing {missing[:5]}, unknown {extra[:5]}"
             )
         shape = self._action_low_array.shape
-        if all(
-            type(value) is np.ndarray and value.dtype.kind in "iuf" and value.shape == shape[1:]
-            for value in values
+        # fast path, C-level checks: NumPy arrays of integer/float dtypes (no booleans), one shape
+        if set(map(type, values)) == {np.ndarray} and all(
+            dtype.kind in "iuf" for dtype in set(map(_DTYPE, values))
         ):
-            joint = np.array(values)  # one conversion for all agents
-            if np.isfinite(joint).all():
+            try:
+                joint = np.array(values)  # one conversion for all agents
+            except ValueError:  # ragged shapes
+                joint = None
+            if joint is not None and joint.shape == shape and np.isfinite(joint).all():
                 return joint.astype(np.float64)
         # lists, scalars, booleans, wrong shapes: checked agent by agent, naming the culprit
         return np.stack(
