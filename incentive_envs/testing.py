@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import types
 import warnings
 from collections.abc import Callable
@@ -359,18 +360,27 @@ def check_game(
 # -- environments ---------------------------------------------------------------------------
 
 
-def _same(first, second) -> bool:
-    if isinstance(first, dict):
-        return (
-            isinstance(second, dict)
-            and first.keys() == second.keys()
-            and all(_same(first[k], second[k]) for k in first)
+def identical(first, second) -> bool:
+    """Whether two outputs (nested dicts, lists and tuples of arrays, torch tensors and
+    scalars) are identical: same types, shapes and values, NaN equal to NaN (the comparison
+    the determinism and state round-trip checks use)."""
+    if type(first) is not type(second):
+        return False
+    if isinstance(first, np.ndarray):
+        return first.shape == second.shape and bool(
+            np.array_equal(first, second, equal_nan=first.dtype.kind in "fc")
         )
+    if isinstance(first, dict):
+        return first.keys() == second.keys() and all(identical(first[key], second[key]) for key in first)
     if isinstance(first, (list, tuple)):
-        return len(first) == len(second) and all(_same(a, b) for a, b in zip(first, second))
-    if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
-        return np.array_equal(np.asarray(first), np.asarray(second), equal_nan=True)
-    return first == second
+        return len(first) == len(second) and all(identical(a, b) for a, b in zip(first, second))
+    if type(first).__module__.startswith("torch") and hasattr(first, "shape"):
+        import torch
+
+        return first.shape == second.shape and bool(torch.equal(first, second))
+    if isinstance(first, float) and math.isnan(first):
+        return math.isnan(second)
+    return bool(first == second)
 
 
 def _rollout(env, seed: int, steps: int) -> list:
@@ -418,10 +428,10 @@ def check_env(env_fn: Callable, *, steps: int = 200, num_cycles: int = 100) -> N
         render_test(lambda render_mode=None: _seeded_aec(seeded_fn(render_mode=render_mode)))
         parallel_seed_test(seeded_fn, num_cycles=min(num_cycles, 50))
     first, second = _rollout(env_fn(), 7, steps), _rollout(env_fn(), 7, steps)
-    _require(_same(first, second), f"two envs reset with the same seed diverged within {steps} steps")
+    _require(identical(first, second), f"two envs reset with the same seed diverged within {steps} steps")
     env = env_fn()
     _require(
-        _same(_rollout(env, 3, 30), _rollout(env, 3, 30)),
+        identical(_rollout(env, 3, 30), _rollout(env, 3, 30)),
         "reset(seed) does not reproduce an episode on the same env",
     )
     env.reset(seed=np.int64(3))  # NumPy integer seeds are seeds too
@@ -484,14 +494,15 @@ def check_learner(learner_fn: Callable, game: IncentiveGame, *, seed: int = 0, s
     x0 = _random_strategy(game, rng)
     first = run(learner, x0, 0, steps)
     _require(
-        _same(first, run(learner_fn(), x0, 0, steps)), "two fresh learners diverged on the same feedback"
+        identical(first, run(learner_fn(), x0, 0, steps)), "two fresh learners diverged on the same feedback"
     )
     saved = json.loads(json.dumps(learner.state_dict()))
     continued = run(learner, first[-1], steps, 5)
     restored = learner_fn()
     restored.load_state_dict(saved)
     _require(
-        _same(continued, run(restored, first[-1], steps, 5)), "state_dict round trip changed the continuation"
+        identical(continued, run(restored, first[-1], steps, 5)),
+        "state_dict round trip changed the continuation",
     )
     before = json.dumps(learner.state_dict())
     good_feedback = feedback(learner, first[-1])
@@ -578,7 +589,7 @@ def check_planner(
     first = run(planner, learner, planner.initial_incentive(), x0, 0, steps)
     again, again_learner = fresh()
     _require(
-        _same(first, run(again, again_learner, again.initial_incentive(), x0, 0, steps)),
+        identical(first, run(again, again_learner, again.initial_incentive(), x0, 0, steps)),
         "reset(seed) does not reproduce the run",
     )
     saved = json.loads(json.dumps(planner.state_dict()))
@@ -590,7 +601,7 @@ def check_planner(
     if restored_learner is not None:
         restored_learner.load_state_dict(saved_learner)
     _require(
-        _same(continued, run(restored, restored_learner, theta, x, steps, steps)),
+        identical(continued, run(restored, restored_learner, theta, x, steps, steps)),
         "state_dict round trip changed the continuation",
     )
     before = json.dumps(planner.state_dict())

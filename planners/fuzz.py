@@ -52,6 +52,7 @@ import numpy as np
 from agents.registry import registry as learner_registry
 from incentive_envs.registry import EnvSpec
 from incentive_envs.registry import registry as env_registry
+from incentive_envs.testing import identical
 from planners.registry import registry as planner_registry
 from planners.registry import valid
 
@@ -174,26 +175,6 @@ def snapshot(obj) -> dict:
     return frozen_state
 
 
-def _same(first, second) -> bool:
-    if type(first) is not type(second):
-        return False
-    if isinstance(first, np.ndarray):
-        return first.shape == second.shape and bool(
-            np.array_equal(first, second, equal_nan=first.dtype.kind in "fc")
-        )
-    if isinstance(first, dict):
-        return first.keys() == second.keys() and all(_same(first[key], second[key]) for key in first)
-    if isinstance(first, (list, tuple)):
-        return len(first) == len(second) and all(_same(a, b) for a, b in zip(first, second))
-    if type(first).__module__.startswith("torch") and hasattr(first, "shape"):
-        import torch
-
-        return first.shape == second.shape and bool(torch.equal(first, second))
-    if isinstance(first, float) and math.isnan(first):
-        return math.isnan(second)
-    return bool(first == second)
-
-
 def _names_argument(message: str, argument: str) -> bool:
     return any(name in message for name in argument.split("|"))
 
@@ -212,7 +193,7 @@ def classify(case: Case, timeout: float = 20.0) -> Outcome:
         return Outcome(case, "hang", f"no answer within {timeout:g} s")
     except Exception as error:  # noqa: BLE001 - classifying every exception is the point
         detail = f"{type(error).__name__}: {error}"[:300]
-        if before is not None and not _same(before, case.state()):
+        if before is not None and not identical(before, case.state()):
             return Outcome(case, "half_changed", detail)
         if case.expect == VALID:
             return Outcome(case, "valid_rejected", detail)
@@ -1305,10 +1286,8 @@ def _file_expectation(label: str) -> str:
 
 def tntp_cases(directory: Path, rng: np.random.Generator, count: int = 400) -> Iterator[Case]:
     """``read_tntp`` on mutated copies of a small network's files (bad) and on valid variants,
-    including every network of ``INCENTIVE_ENVS_TNTP`` or ``../shared/tntp`` if present."""
-    import os
-
-    from incentive_envs.routing.tntp import read_tntp
+    including every network in the project's cache (``cache_dir() / "tntp"``) if present."""
+    from incentive_envs.routing.tntp import cache_dir, read_tntp
 
     net, trips = _tntp_pair(directory)
     counter = iter(range(10**9))
@@ -1356,10 +1335,8 @@ def tntp_cases(directory: Path, rng: np.random.Generator, count: int = 400) -> I
     yield Case(
         "read_tntp(net)", "net_path", "a number", lambda: read(5, directory / "m0_trips.tntp"), INVALID
     )
-    shared = Path(
-        os.environ.get("INCENTIVE_ENVS_TNTP", Path(__file__).resolve().parents[2] / "shared" / "tntp")
-    )
-    for net_path in sorted(shared.glob("*/*_net.tntp")) if shared.is_dir() else []:
+    cached = cache_dir() / "tntp"
+    for net_path in sorted(cached.glob("*/*_net.tntp")) if cached.is_dir() else []:
         trips_path = next(iter(sorted(net_path.parent.glob("*_trips.tntp"))), None)
         if trips_path is not None:
             yield Case(

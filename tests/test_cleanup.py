@@ -33,6 +33,7 @@ from incentive_envs.cleanup.reference import ReferenceCleanup
 from incentive_envs.cleanup.vector import CleanupVecEnv
 from incentive_envs.episodic import check_task
 from incentive_envs.registry import make, spec
+from incentive_envs.testing import identical
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cleanup.py"
 NOTHING = 1.0  # a uniform draw that triggers no random event
@@ -455,14 +456,6 @@ def _trace(seed, steps=200, **params):
     return trace
 
 
-def _equal(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[key], b[key]) for key in a)
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    return np.array_equal(a, b)
-
-
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_seeded_determinism_over_200_steps(preset):
     first, second, other = (
@@ -471,8 +464,8 @@ def test_seeded_determinism_over_200_steps(preset):
         _trace(6, **PRESETS[preset]),
     )
     assert len(first) == len(second) == 204  # 200 steps and 4 resets (50-step episodes)
-    assert all(_equal(a, b) for a, b in zip(first, second))
-    assert not all(_equal(a, b) for a, b in zip(first, other))
+    assert all(identical(a, b) for a, b in zip(first, second))
+    assert not all(identical(a, b) for a, b in zip(first, other))
     task = CleanupTask(CleanupParams(**PRESETS[preset]))
     learners = PolicyGradientLearners(task, 0.1, seed=0)
     one, two = (learners.sample(4, np.random.default_rng(9)) for _ in range(2))

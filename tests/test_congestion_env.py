@@ -16,6 +16,7 @@ from incentive_envs import congestion_v0
 from incentive_envs.routing import braess, pigou
 from incentive_envs.routing.network import BRAESS_BRIDGE_LINK
 from incentive_envs.routing.tntp import SIOUX_FALLS_TOLLED_LINKS
+from incentive_envs.testing import identical
 
 
 @pytest.mark.parametrize("network", ["braess", pytest.param("sioux_falls", marks=requires_sioux_falls)])
@@ -60,22 +61,14 @@ def _rollout(seed, steps=20, noise=0.7):
     return trace
 
 
-def _equal(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[key], b[key]) for key in a)
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    return np.array_equal(a, b)
-
-
 @requires_sioux_falls
 def test_multi_step_determinism_under_a_seed():
     first, second = _rollout(seed=5), _rollout(seed=5)
     assert len(first) == 21
-    assert all(_equal(a, b) for a, b in zip(first, second))
+    assert all(identical(a, b) for a, b in zip(first, second))
     other = _rollout(seed=6)
     # same actions: same flows, observations and rewards; only the feedback noise differs
-    assert _equal(first[10][0], other[10][0]) and _equal(first[10][1], other[10][1])
+    assert identical(first[10][0], other[10][0]) and identical(first[10][1], other[10][1])
     assert not np.array_equal(first[10][4]["od_0"]["gradient"], other[10][4]["od_0"]["gradient"])
     assert not np.array_equal(first[0][1]["od_7"]["gradient"], other[0][1]["od_7"]["gradient"])
 

@@ -8,6 +8,7 @@ import pytest
 from pettingzoo.test import api_test, parallel_api_test
 
 from incentive_envs import cournot_v0
+from incentive_envs.testing import identical
 
 
 @pytest.mark.parametrize("kwargs", [{"n_firms": 3}, {"n_firms": 6, "k": 1.0, "feedback_noise_std": 0.5}])
@@ -30,18 +31,10 @@ def _rollout(seed, steps=60, noise=0.5):
     return trace
 
 
-def _equal(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[key], b[key]) for key in a)
-    if isinstance(a, tuple):
-        return all(_equal(x, y) for x, y in zip(a, b))
-    return np.array_equal(a, b)
-
-
 def test_multi_step_determinism_under_a_seed():
     first, second = _rollout(seed=11), _rollout(seed=11)
     assert len(first) == 61
-    assert all(_equal(a, b) for a, b in zip(first, second))
+    assert all(identical(a, b) for a, b in zip(first, second))
     other = _rollout(seed=12)
     assert not np.array_equal(first[5][4]["firm_0"]["gradient"], other[5][4]["firm_0"]["gradient"])
 

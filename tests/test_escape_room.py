@@ -11,6 +11,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from incentive_envs import escape_room_v0
 from incentive_envs.escape_room import optimum, step_batch
+from incentive_envs.testing import identical
 
 L, S, D = 0, 1, 2  # lever, start, door
 
@@ -39,18 +40,10 @@ def _rollout(seed, episodes=30):
     return trace
 
 
-def _equal(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[key], b[key]) for key in a)
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    return np.array_equal(a, b)
-
-
 def test_determinism_under_a_seed_with_random_actions():
     first, second, other = _rollout(5), _rollout(5), _rollout(6)
-    assert len(first) == len(second) and all(_equal(a, b) for a, b in zip(first, second))
-    assert not (len(first) == len(other) and all(_equal(a, b) for a, b in zip(first, other)))
+    assert len(first) == len(second) and all(identical(a, b) for a, b in zip(first, second))
+    assert not (len(first) == len(other) and all(identical(a, b) for a, b in zip(first, other)))
 
 
 # (N, M, joint actions per step, env rewards of the last step, door open, terminated, truncated)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from agents.registry import registry as learner_registry  # noqa: E402
 from incentive_envs import OscillatorGame, OscillatorParams, registry  # noqa: E402
+from incentive_envs.testing import identical  # noqa: E402
 from planners import fuzz  # noqa: E402
 from planners.double_loop import DoubleLoopPlanner  # noqa: E402
 from planners.registry import registry as planner_registry  # noqa: E402
@@ -110,7 +111,7 @@ def test_env_step_and_incentive_refuse_without_changing_anything(env, data):
         try:
             output = call()
         except ValueError:
-            assert fuzz._same(before, fuzz.snapshot(environment)), "a refused call changed the env"
+            assert identical(before, fuzz.snapshot(environment)), "a refused call changed the env"
             continue
         assert fuzz._finite(output)
         environment.reset(seed=0)
@@ -143,7 +144,7 @@ def test_learner_steps_refuse_or_stay_finite(env, learner, data):
     try:
         output = built.step(x, k, feedback * scale)
     except ValueError:
-        assert fuzz._same(before, fuzz.snapshot(built)), "a refused step changed the learner"
+        assert identical(before, fuzz.snapshot(built)), "a refused step changed the learner"
         return
     assert np.all(np.isfinite(output)) and game.strategy_set.contains(output, atol=1e-7)
 
@@ -175,7 +176,7 @@ def test_planner_updates_stay_in_the_incentive_set_or_refuse(env, planner, data)
     try:
         output = built.update(theta_in, x, 0)
     except ValueError:
-        assert fuzz._same(before, fuzz.snapshot(built)), "a refused update changed the planner"
+        assert identical(before, fuzz.snapshot(built)), "a refused update changed the planner"
         return
     assert game.incentive_set.validate(output) is not None
 

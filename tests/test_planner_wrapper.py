@@ -10,6 +10,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from agents import EuclideanMirrorDescent
 from incentive_envs import cournot_v0
+from incentive_envs.testing import identical
 from planners import Planner, PlannerWrapper, SingleLoopPlanner, ZerothOrderPlanner
 
 
@@ -69,14 +70,7 @@ def test_multi_step_determinism_with_noise_and_a_probing_planner():
     first, second = rollout(), rollout()
     assert len(first) == 31
 
-    def equal(a, b):
-        if isinstance(a, dict):
-            return a.keys() == b.keys() and all(equal(a[key], b[key]) for key in a)
-        if isinstance(a, tuple):
-            return all(equal(x, y) for x, y in zip(a, b))
-        return np.array_equal(a, b)
-
-    assert all(equal(a, b) for a, b in zip(first, second))
+    assert all(identical(a, b) for a, b in zip(first, second))
 
 
 def test_incentives_change_exactly_every_k_steps_and_the_planner_sees_the_played_profile():

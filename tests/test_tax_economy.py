@@ -34,6 +34,7 @@ from incentive_envs.tax_economy.game import (
     us_federal_rates,
 )
 from incentive_envs.tax_economy.torch_model import TorchTaxEconomy
+from incentive_envs.testing import identical
 from planners.baselines import optimal_incentive
 from planners.hypergradient import exact_hypergradient, implicit_hypergradient
 
@@ -507,7 +508,9 @@ def test_pettingzoo_conformance(kwargs):
 
 
 def _rollout(seed, steps=50):
-    env = tax_economy_v0.parallel_env(n_workers=5, max_cycles=steps, feedback_noise_std=0.3, feedback=("gradient",))
+    env = tax_economy_v0.parallel_env(
+        n_workers=5, max_cycles=steps, feedback_noise_std=0.3, feedback=("gradient",)
+    )
     trace = [env.reset(seed=seed, options={"incentive": np.array(US_FEDERAL_2018_RATES)})]
     rng = np.random.default_rng(9)
     while env.agents:
@@ -516,17 +519,9 @@ def _rollout(seed, steps=50):
     return trace
 
 
-def _equal(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[key], b[key]) for key in a)
-    if isinstance(a, tuple):
-        return all(_equal(x, y) for x, y in zip(a, b))
-    return np.array_equal(a, b)
-
-
 def test_multi_step_determinism_under_a_seed():
     first, second = _rollout(seed=4), _rollout(seed=4)
-    assert len(first) == 51 and all(_equal(a, b) for a, b in zip(first, second))
+    assert len(first) == 51 and all(identical(a, b) for a, b in zip(first, second))
     other = _rollout(seed=5)
     assert not np.array_equal(first[7][4]["worker_0"]["gradient"], other[7][4]["worker_0"]["gradient"])
 
