@@ -23,7 +23,7 @@ from incentive_envs.core import IncentiveGame
 from incentive_envs.registry import CAPABILITIES, EnvSpec, config_parameters
 from incentive_envs.registry import registry as env_registry
 from incentive_envs.tax_economy.game import free_market_rates, saez_rates, us_federal_rates
-from incentive_envs.validation import build_config, check_bool, check_positive_int, check_scalar
+from incentive_envs.validation import build_config, check_bool, check_choice, check_positive_int, check_scalar
 from planners.base import Planner
 from planners.baselines import (
     MAX_PROBE_STEPS,
@@ -33,6 +33,7 @@ from planners.baselines import (
     ZerothOrderPlanner,
 )
 from planners.double_loop import MIN_TOLERANCE, DoubleLoopPlanner
+from planners.meta_gradient import RESPONSES
 from planners.single_loop import SingleLoopPlanner
 from planners.social_gradient import SocialGradientPlanner
 
@@ -448,6 +449,9 @@ class MetaGradientConfig:
     """``κ``: the price of a unit of incentive in the designer's objective."""
     constant_start: bool = True
     """Start from a constant incentive."""
+    response: str = "one_step"
+    """The followers' response the designer differentiates: ``"one_step"`` (their next
+    learning step) or ``"fixed_point"`` (their soft-best-response equilibrium; tax economy)."""
 
     def __post_init__(self) -> None:
         check_positive_int(self.batch_size, "batch_size", 100_000)
@@ -455,6 +459,7 @@ class MetaGradientConfig:
         check_scalar(self.max_incentive, "max_incentive", low=0.0, low_inclusive=False)
         check_scalar(self.cost_weight, "cost_weight", low=0.0)
         check_bool(self.constant_start, "constant_start")
+        check_choice(self.response, "response", RESPONSES)
 
 
 @dataclass(frozen=True)
@@ -483,6 +488,7 @@ def _meta_gradient(task, learners, config: MetaGradientConfig, seed: int):
         max_incentive=config.max_incentive,
         cost_weight=config.cost_weight,
         constant_start=config.constant_start,
+        response=config.response,
         seed=seed,
     )
 

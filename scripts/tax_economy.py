@@ -9,11 +9,18 @@ runs, for ``--n`` workers (default 1,000) and each instance seed (default 0, 1, 
   gradient) and ``zeroth_order`` (SPSA) steering inertial exact-best-response workers on the
   model, ``meta_gradient`` and ``rl_planner`` steering policy-gradient workers on the episodic
   task (:class:`~incentive_envs.tax_economy.task.TaxEconomyTask`), each with the budget of
-  :data:`BUDGETS`. Every planner is scored by equality, productivity and equality ×
+  :data:`BUDGETS`. ``meta_gradient`` differentiates the workers' fixed point
+  (``response="fixed_point"``, :mod:`planners.meta_gradient`), so its workers carry an entropy
+  bonus of 0.1 (utility gaps between neighbouring labour levels are about 0.1 at the median
+  worker; the soft best response needs ``c > 0``); with the one-step look-ahead of Yang et
+  al. (``"response": "one_step"`` in :data:`BUDGETS`, workers without entropy) the rates
+  drift to about 0.6 flat and end at 0.60–0.70 of the optimum (``--one-step`` adds that
+  ablation as ``meta_gradient_one_step``). Every planner is scored by equality, productivity and equality ×
   productivity at the **exact equilibrium of the schedule it ends with** (what its schedule
   is worth once the workers have adapted), next to its wall and CPU time; episodic planners
   also report ``played``, the objective of the workers' last batch;
-* the throughput of the array path (:func:`throughput`) at 10³, 10⁴ and 10⁵ workers;
+* the throughput of the array path (:func:`throughput`) at 10³, 10⁴ and 10⁵ workers, in steps
+  per wall second (``throughput``) and per CPU second (``throughput_cpu``);
 * the exact equality–productivity frontier of seed 0 (:func:`~incentive_envs.tax_economy.game.pareto_frontier`)
   with every planner's point (mean ± std over seeds), written to ``--plot``.
 
@@ -75,9 +82,17 @@ BUDGETS = {
     },
     "meta_gradient": {
         "learner": "policy_gradient",
+        "learner_params": {"learning_rate": 0.5, "entropy_coef": 0.1},
+        "iterations": 300,
+        "planner": {"batch_size": 16, "designer_lr": 0.005, "response": "fixed_point"},
+    },
+    # the ablation of --one-step: Yang et al.'s one-step look-ahead, workers without entropy
+    "meta_gradient_one_step": {
+        "registry": "meta_gradient",
+        "learner": "policy_gradient",
         "learner_params": {"learning_rate": 0.5},
         "iterations": 300,
-        "planner": {"batch_size": 16, "designer_lr": 0.002},
+        "planner": {"batch_size": 16, "designer_lr": 0.002, "response": "one_step"},
     },
     "rl_planner": {
         "learner": "policy_gradient",
@@ -87,15 +102,19 @@ BUDGETS = {
     },
 }
 """Learner, iterations and planner parameters of each planner at n = 1,000 (``per_worker``
-parameters are divided by ``n``: the objective grows like ``n``). ``--quick`` divides the
-iterations by 20."""
+parameters are divided by ``n``: the objective grows like ``n``; ``registry`` names the
+registered planner when the entry's name is not one). ``--quick`` divides the iterations by
+20."""
 
 
-def throughput(sizes=(1_000, 10_000, 100_000), seconds: float = 1.0) -> dict[int, float]:
+def throughput(sizes=(1_000, 10_000, 100_000), seconds: float = 1.0) -> dict[int, dict[str, float]]:
     """Steps per second of the array path at each number of workers (see the module docstring).
 
-    Each size is timed for at least ``seconds`` of wall time after one warm-up step; a table
-    with the time per step per worker (flat when the cost is linear in ``n``) is printed.
+    Each size is timed for at least ``seconds`` of wall time after one warm-up step. Returns
+    ``{n: {"wall": steps per wall second, "cpu": steps per CPU second}}``: the loop is
+    single-threaded, so on a busy machine the CPU rate is the speed of one core and the wall
+    rate what the machine delivered. A table with the time per step per worker (flat when the
+    cost is linear in ``n``) is printed.
     """
     seconds = check_scalar(seconds, "seconds", low=0.0, low_inclusive=False)
     sizes = [check_positive_int(n, "sizes[i]", 10**7) for n in sizes]
@@ -111,13 +130,16 @@ def throughput(sizes=(1_000, 10_000, 100_000), seconds: float = 1.0) -> dict[int
             x = learner.step(x, steps, game.pseudo_gradient(x, theta))
             steps += 1
             if start is None:  # the first step warms caches up and is not timed
-                start, steps = time.perf_counter(), 0
+                start, cpu, steps = time.perf_counter(), time.process_time(), 0
             elif time.perf_counter() - start >= seconds:
                 break
-        rates[n] = steps / (time.perf_counter() - start)
-    print(f"{'workers':>9} {'steps/s':>10} {'µs per step':>12} {'ns per worker-step':>19}")
+        rates[n] = {
+            "wall": steps / (time.perf_counter() - start),
+            "cpu": steps / max(time.process_time() - cpu, 1e-9),
+        }
+    print(f"{'workers':>9} {'steps/s wall':>13} {'steps/CPU s':>12} {'ns per worker-step (CPU)':>25}")
     for n, rate in rates.items():
-        print(f"{n:>9,} {rate:>10,.0f} {1e6 / rate:>12,.1f} {1e9 / (rate * n):>19.1f}")
+        print(f"{n:>9,} {rate['wall']:>13,.0f} {rate['cpu']:>12,.0f} {1e9 / (rate['cpu'] * n):>25.1f}")
     return rates
 
 
@@ -141,7 +163,7 @@ def run_planner(name: str, n: int, seed: int, scale: float = 1.0) -> dict:
     episodic = follower.feedback == "rollouts"
     played_on = game_spec.make_task(n_workers=n, instance_seed=seed) if episodic else game
     learner = follower.make(played_on, seed, **budget.get("learner_params", {}))
-    planner = planner_spec(name).make(played_on, learner, seed, **params)
+    planner = planner_spec(budget.get("registry", name)).make(played_on, learner, seed, **params)
     iterations = max(1, round(budget["iterations"] * scale))
     wall, cpu = time.perf_counter(), time.process_time()
     for record in simulate(played_on, learner, planner, seed=seed, iterations=iterations, metrics=()):
@@ -155,7 +177,7 @@ def run_planner(name: str, n: int, seed: int, scale: float = 1.0) -> dict:
     return row
 
 
-def run(n: int = 1000, seeds=(0, 1, 2), quick: bool = False) -> dict:
+def run(n: int = 1000, seeds=(0, 1, 2), quick: bool = False, one_step: bool = False) -> dict:
     """The whole study (module docstring) as the JSON-ready dict of the issue."""
     scale = 1.0 / 20.0 if quick else 1.0
     search = {"popsize": 4, "maxiter": 10} if quick else {}
@@ -174,7 +196,7 @@ def run(n: int = 1000, seeds=(0, 1, 2), quick: bool = False) -> dict:
         )
         if frontier_game is None:
             frontier_game, frontier_start = game, optimum.rates
-        for name in PLANNERS:
+        for name in PLANNERS + (("meta_gradient_one_step",) if one_step else ()):
             runs.append(run_planner(name, n, seed, scale))
             row = runs[-1]
             print(
@@ -194,7 +216,8 @@ def run(n: int = 1000, seeds=(0, 1, 2), quick: bool = False) -> dict:
         "optimum": {key: float(np.mean([row[key] for row in optima])) for key in _VALUES}
         | {"rates": [row["rates"] for row in optima], "per_seed": optima},
         "runs": runs,
-        "throughput": {str(size): rate for size, rate in rates.items()},
+        "throughput": {str(size): rate["wall"] for size, rate in rates.items()},
+        "throughput_cpu": {str(size): rate["cpu"] for size, rate in rates.items()},
         "frontier": {
             "seed": seeds[0],
             "equality": [point.equality for point in frontier],
@@ -222,7 +245,7 @@ def plot(results: dict, path: str) -> None:
         frontier["equality"], frontier["productivity"], "-", color="0.6", label="exact frontier (seed 0)"
     )
     points = {"optimum": results["optimum"]["per_seed"]}
-    for name in PLANNERS:
+    for name in dict.fromkeys(row["planner"] for row in results["runs"]):
         points[name] = [row for row in results["runs"] if row["planner"] == name]
     for name, rows in points.items():
         eq = np.array([row["equality"] for row in rows])
@@ -260,6 +283,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=None, help="workers (default 1000; 50 with --quick)")
     parser.add_argument("--seeds", type=_integers, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="a tiny version for the tests")
+    parser.add_argument(
+        "--one-step", action="store_true", help="also run meta_gradient_one_step (the one-step look-ahead)"
+    )
     parser.add_argument("--json", help="where to write the results")
     parser.add_argument("--plot", help="where to write the frontier plot (PNG)")
     args = parser.parse_args(argv)
@@ -267,7 +293,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     wall, cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(1):
-        results = run(n, args.seeds, args.quick)
+        results = run(n, args.seeds, args.quick, args.one_step)
     results["wall_s"], results["cpu_s"] = time.perf_counter() - wall, time.process_time() - cpu
     best = {}
     for row in results["runs"]:
@@ -275,7 +301,8 @@ def main(argv=None) -> dict:
     print(f"optimum eq×prod (mean over seeds) {results['optimum']['eq_times_prod']:,.1f}")
     for name, values in best.items():
         print(f"  {name:<13} {np.mean(values):>11,.1f} ± {np.std(values):,.1f}")
-    print(f"throughput (steps/s): {results['throughput']}")
+    print(f"throughput (steps per wall s): {results['throughput']}")
+    print(f"throughput (steps per CPU s): {results['throughput_cpu']}")
     print(f"total wall {results['wall_s']:.1f} s, CPU {results['cpu_s']:.1f} s")
     if args.json:
         write_json_atomic(args.json, results)

@@ -178,6 +178,104 @@ def test_meta_gradient_designer_resumes_the_schedule_from_its_state():
     np.testing.assert_array_equal(task.schedule, rates)
 
 
+# -- the meta-gradient through the followers' fixed point ---------------------------------------------
+def test_soft_response_objective_matches_central_finite_differences():
+    task = TaxEconomyTask(_game(40, 1), labour_levels=6)
+    rates = torch.tensor([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], dtype=torch.float64, requires_grad=True)
+    (gradient,) = torch.autograd.grad(task.soft_response_objective(rates, 0.3), rates)
+
+    def value(shifted):
+        return task.soft_response_objective(shifted, 0.3).item()
+
+    h = 1e-6
+    for j in range(7):
+        step = torch.zeros(7, dtype=torch.float64)
+        step[j] = h
+        finite = (value(rates.detach() + step) - value(rates.detach() - step)) / (2 * h)
+        np.testing.assert_allclose(gradient[j].item(), finite, rtol=1e-6, atol=1e-6)
+    assert np.count_nonzero(np.abs(gradient.numpy()) > 1.0) >= 4
+
+
+def test_soft_response_of_uniform_workers_is_the_budget_balanced_economy_by_hand():
+    """At a huge temperature every worker mixes uniformly: expected labour is the grid's mean
+    ``L̄/2``, and the lump sum returns exactly the revenue it raises (``T = mean τ``)."""
+    game = _game(12, 3)
+    task = TaxEconomyTask(game, labour_levels=5)
+    rates = np.array([0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6])
+    labour = np.full(12, game.params.max_labour / 2)
+    expected = equality_times_productivity(game.coin(labour, rates))  # game.coin: T = mean tax
+    value = task.soft_response_objective(torch.tensor(rates), 1e12).item()
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
+def test_soft_response_at_a_low_temperature_approaches_the_exact_equilibrium():
+    """Cold soft best responses are hard best responses on the labour grid: with a fine grid the
+    objective approaches equality × productivity at the exact (continuous) equilibrium."""
+    game = _game(30, 0)
+    task = TaxEconomyTask(game, labour_levels=2001)
+    rates = us_federal_rates(game)
+    exact = equality_times_productivity(game.equilibrium_state(rates).coin)
+    cold = task.soft_response_objective(torch.tensor(rates), 1e-4).item()
+    assert cold == pytest.approx(exact, rel=2e-3)
+
+
+def test_fixed_point_designer_climbs_the_soft_response_objective_and_resumes_exactly():
+    def designer(seed=3):
+        task = TaxEconomyTask(_game(20, 0), labour_levels=6)
+        learners = PolicyGradientLearners(task, 0.5, entropy_coef=0.1, seed=seed)
+        return MetaGradientDesigner(
+            learners, batch_size=4, designer_lr=0.02, response="fixed_point", seed=seed
+        )
+
+    first = designer()
+    start = first.learners.task.soft_response_objective(torch.zeros(7, dtype=torch.float64), 0.1).item()
+    history = first.train(30)
+    task = first.learners.task
+    reached = task.soft_response_objective(torch.tensor(task.schedule), 0.1).item()
+    assert reached > start * 1.02 and np.any(task.schedule > 0.1)
+    assert np.all((task.schedule >= 0) & (task.schedule <= 1))
+    second = designer()
+    np.testing.assert_array_equal(second.train(30)["objective"], history["objective"])
+    np.testing.assert_array_equal(second.learners.task.schedule, task.schedule)
+    state = first.state_dict()
+    ahead = first.train(3)
+    first.load_state_dict(state)
+    np.testing.assert_array_equal(first.train(3)["objective"], ahead["objective"])
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (
+            lambda task: MetaGradientDesigner(PolicyGradientLearners(task, 0.5), response="fixed_point"),
+            "entropy_coef",
+        ),
+        (
+            lambda task: MetaGradientDesigner(
+                PolicyGradientLearners(task, 0.5, entropy_coef=0.1), response="two_step"
+            ),
+            "response",
+        ),
+        (lambda task: task.soft_response_objective(torch.zeros(7, dtype=torch.float64), 0.0), "temperature"),
+        (lambda task: task.soft_response_objective(torch.zeros(7), 0.1), "rates"),
+        (lambda task: task.soft_response_objective(torch.full((7,), 1.5, dtype=torch.float64), 0.1), "rates"),
+        (lambda task: planner_spec("meta_gradient").make_config(response="implicit"), "response"),
+    ],
+)
+def test_fixed_point_designer_refuses_bad_input_naming_it(make, name):
+    task = TaxEconomyTask(_game(5, 0), labour_levels=3)
+    with pytest.raises(ValueError, match=name):
+        make(task)
+
+
+def test_fixed_point_response_needs_a_schedule_task():
+    from incentive_envs.escape_room.game import EscapeRoomTask
+
+    learners = PolicyGradientLearners(EscapeRoomTask(2, 1), 0.1, entropy_coef=0.1)
+    with pytest.raises(ValueError, match="response"):
+        MetaGradientDesigner(learners, response="fixed_point")
+
+
 def test_rl_planner_posts_schedules_and_is_deterministic():
     def run():
         task = TaxEconomyTask(_game(6, 0), labour_levels=3)

@@ -41,7 +41,7 @@ from incentive_envs.tax_economy.game import (
     free_market_rates,
     tax_at_cutoffs,
 )
-from incentive_envs.validation import check_int, check_positive_int
+from incentive_envs.validation import check_int, check_positive_int, check_scalar
 
 MAX_LABOUR_LEVELS = 10_001
 """Largest accepted number of labour levels per worker."""
@@ -177,6 +177,62 @@ class TaxEconomyTask:
         model = self._torch()
         labour = torch.as_tensor(self.labour[rollout.actions[:, 0]], dtype=rates.dtype)
         return model.equality_times_productivity(model.coin(labour, rates))
+
+    def soft_response_objective(self, rates, temperature: float):
+        """Equality × productivity at the workers' soft-best-response equilibrium of ``rates``
+        (a torch tensor ``(B_br,)``, possibly with a graph): a differentiable scalar.
+
+        An entropy-regularised policy-gradient worker (softmax policy, entropy weight ``c`` =
+        ``temperature``) on this one-step task ascends ``E_π[u_i] + c H(π)``; its fixed point is
+        the soft best response ``π_i(a) ∝ exp(u_i(l_a; θ, T)/c)`` (the maximiser of that
+        objective over the simplex), with ``u_i`` the worker's utility at labour ``l_a`` given the
+        lump sum ``T``. ``T`` is consistent with the workers' expected labour
+        ``l̄_i = Σ_a π_i(a) l_a``: ``T = g(T) = mean_i τ_θ(s_i l̄_i)``. ``g`` decreases in ``T``
+        (a larger transfer lowers the marginal utility of coin, hence labour and revenue), so
+        ``g(T) − T`` has one root in ``[0, mean_i τ_θ(s_i L̄)]``, found by Brent's method. The
+        returned objective is evaluated at the expected labour, ``Σ_r ω_r c_(r)`` of
+        ``c = e + s l̄ − τ_θ(s l̄) + T``.
+
+        The gradient with respect to ``rates`` is exact: the root is differentiated by the
+        implicit function theorem, ``dT/dθ = ∂g/∂θ / (1 − ∂g/∂T)``, through the surrogate
+        ``T* + (g(T*, θ) − T*)/(1 − ∂g/∂T)`` (value ``T*``, denominator detached).
+        """
+        import scipy.optimize
+        import torch
+
+        temperature = check_scalar(temperature, "temperature", low=0.0, low_inclusive=False)
+        if not (
+            isinstance(rates, torch.Tensor)
+            and tuple(rates.shape) == (self.schedule_dim,)
+            and rates.dtype == torch.float64
+        ):
+            raise ValueError(
+                f"rates must be a float64 torch tensor of shape ({self.schedule_dim},), got {rates!r}"
+            )
+        self.game.validate_incentive(rates.detach().numpy(), "rates")
+        model = self._torch()
+        labour = torch.as_tensor(self.labour, dtype=rates.dtype)[:, None]
+
+        def revenue(lump_sum, rates):
+            utilities = model.utility(labour.expand(-1, self.n_agents), rates, lump_sum)  # (K, n)
+            expected = torch.softmax(utilities / temperature, dim=0).T @ labour[:, 0]
+            return model.tax_liability(model.skill * expected, rates).mean(), expected
+
+        with torch.no_grad():
+            fixed = rates.detach()
+            highest = float(model.tax_liability(model.skill * self.game.params.max_labour, fixed).mean())
+            if highest > 0.0:
+                root = scipy.optimize.brentq(
+                    lambda t: float(revenue(t, fixed)[0]) - t, 0.0, highest, xtol=1e-12, rtol=1e-14
+                )
+            else:
+                root = 0.0
+        lump_sum = torch.tensor(root, dtype=rates.dtype, requires_grad=True)
+        consistent, _ = revenue(lump_sum, rates)
+        (slope,) = torch.autograd.grad(consistent, lump_sum, retain_graph=True)
+        implicit = lump_sum.detach() + (consistent - lump_sum.detach()) / (1.0 - slope)
+        _, expected = revenue(implicit, rates)
+        return model.equality_times_productivity(model.coin(expected, rates, implicit))
 
 
 def _order_weights(n: int) -> np.ndarray:
