@@ -417,9 +417,9 @@ class MetaGradientDesigner(IterativeDesigner):
         """One iteration of steps 1–5 (module docstring); returns the metrics of the batch
         ``τ`` the followers trained on (:meth:`IterativeDesigner.iteration`; ``episodes``
         counts the validation batches and the very first batch)."""
-        learners = self.learners
         if self.response == "fixed_point":
             return self._fixed_point_iteration()
+        learners = self.learners
         train = self._next_batch or self._sample(learners.params)
         new_params, paid = _incentivised_update(learners, learners.params, self.incentive_fn, train)
         validation = self._sample(tuple(p.detach() for p in new_params))

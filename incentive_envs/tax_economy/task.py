@@ -201,15 +201,9 @@ class TaxEconomyTask:
         import torch
 
         temperature = check_scalar(temperature, "temperature", low=0.0, low_inclusive=False)
-        if not (
-            isinstance(rates, torch.Tensor)
-            and tuple(rates.shape) == (self.schedule_dim,)
-            and rates.dtype == torch.float64
-        ):
-            raise ValueError(
-                f"rates must be a float64 torch tensor of shape ({self.schedule_dim},), got {rates!r}"
-            )
-        self.game.validate_incentive(rates.detach().numpy(), "rates")
+        if not (isinstance(rates, torch.Tensor) and rates.dtype == torch.float64):
+            raise ValueError(f"rates must be a float64 torch tensor, got {rates!r}")
+        self.game.validate_incentive(rates.detach().numpy(), "rates")  # shape, finite, in [0, 1]
         model = self._torch()
         labour = torch.as_tensor(self.labour, dtype=rates.dtype)[:, None]
 
