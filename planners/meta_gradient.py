@@ -16,11 +16,13 @@ whose middle (pathwise) term is constant in ``η`` on bonus tasks: ``∇_η V`` 
 gradient of ``E_{a ∼ π_{θ'(η)}}[Σ_t r_t^D(η)] − κ · paid`` estimated on ``τ'`` (score function
 plus pathwise derivative).
 
-The designer owns an incentive function ``r_η(s, a) ∈ [0, R_max]^N`` — a small MLP of the
+The designer owns an incentive function ``r_η(s, a)`` with values in ``[0, R_max]^N`` — a small MLP of the
 task's incentive features of the global state and the joint action (one-hot positions and
 actions on Escape Room; the waste, apple and agent grids and the one-hot actions on
 Cleanup) squashed by ``R_max · sigmoid`` (:class:`IncentiveFunction`) — paid to every agent
-at every step on top of its environment reward. The followers are
+on top of its environment reward, at every step (``pay_per="step"``) or as a price per
+prosocial event (``pay_per="event"``: per waste cell cleaned, per lever pull, so one step can
+pay several times ``R_max``). The followers are
 :class:`~agents.policy_gradient.PolicyGradientLearners` that take one REINFORCE step per
 batch of episodes. Each iteration of the online cross-validation scheme
 (:meth:`MetaGradientDesigner.iteration`) is
@@ -111,16 +113,32 @@ from incentive_envs.validation import (
 RESPONSES = ("one_step", "fixed_point")
 """The followers' responses a designer can differentiate (:class:`MetaGradientDesigner`)."""
 
+PAY_PER = ("step", "event")
+"""What an :class:`IncentiveFunction` pays for: every step, or each prosocial event."""
+
 
 class IncentiveFunction(torch.nn.Module):
-    """``r_η(s, a) = R_max · sigmoid(MLP(features(s, a)))``, one output per agent.
+    """A bounded incentive per agent, paid every step or as a price per prosocial event.
+
+    With ``pay_per="step"`` agent ``i`` receives ``R_max · sigmoid(MLP(features(s, a)))_i`` at
+    every played step; with ``pay_per="event"`` it receives
+    ``e_i(s, a) · R_max · sigmoid(MLP(features(s, a)))_i``, with ``e_i`` the task's
+    ``prosocial_events`` (lever pulls on Escape Room, waste cells cleaned on Cleanup): the
+    network sets a price per event.
+
+    Pricing the event is the form of the fixed bonus and of the dual-RL planner's menu, so the
+    three designers pay for the same act and differ in how they set the price; LIO's incentive
+    on Cleanup also keys on cleaning, through its input of whether the other agent cleaned
+    (Yang et al. 2020, ``obs_cleaned_1hot``). Nothing is paid at steps without an event.
 
     Parameters
     ----------
     task : EpisodicTask
         Sets the input size (``task.incentive_feature_size``) and the outputs (``N``).
     max_incentive : float
-        ``R_max > 0``.
+        ``R_max > 0``: the largest bonus per agent per step, or per event.
+    pay_per : {"step", "event"}
+        What the output pays for (above).
     hidden : tuple of int
         Hidden widths (tanh); ``()`` is a logistic-linear function.
     init_bias : float
@@ -141,6 +159,7 @@ class IncentiveFunction(torch.nn.Module):
         task: EpisodicTask,
         max_incentive: float,
         *,
+        pay_per: str = "step",
         hidden: tuple[int, ...] = (64,),
         init_bias: float = 0.0,
         constant_start: bool = False,
@@ -155,6 +174,7 @@ class IncentiveFunction(torch.nn.Module):
             )
         self.n_agents = task.n_agents
         self.max_incentive = check_scalar(max_incentive, "max_incentive", low=0.0, low_inclusive=False)
+        self.pay_per = check_choice(pay_per, "pay_per", PAY_PER)
         init_bias = check_scalar(init_bias, "init_bias")
         generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
         widths = (
@@ -181,12 +201,17 @@ class IncentiveFunction(torch.nn.Module):
 
     def rollout_incentives(self, rollout: Rollout) -> torch.Tensor:
         """The incentive paid to every agent at every played step of ``rollout``, shape
-        (B, T, N); zero after an episode ended."""
+        (B, T, N); zero after an episode ended (and, with ``pay_per="event"``, at steps
+        without a prosocial event)."""
         if rollout.n_agents != self.n_agents:
             raise ValueError(f"rollout has {rollout.n_agents} agents, the incentive function {self.n_agents}")
         dtype = self.layers[0].weight.dtype
-        alive = torch.as_tensor(rollout.alive, dtype=dtype)[..., None]
-        return alive * self(torch.as_tensor(rollout.incentive_features, dtype=dtype))
+        paid = torch.as_tensor(rollout.alive, dtype=dtype)[..., None] * self(
+            torch.as_tensor(rollout.incentive_features, dtype=dtype)
+        )
+        if self.pay_per == "event":
+            return torch.as_tensor(rollout.prosocial, dtype=dtype) * paid
+        return paid
 
     def train_rewards(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r_env + r_η, incentive paid per episode)`` on a played batch (both with a graph to η)."""
@@ -336,6 +361,9 @@ class MetaGradientDesigner(IterativeDesigner):
         Adam's learning rate on ``η``.
     max_incentive : float
         ``R_max``.
+    pay_per : {"step", "event"}
+        The incentive function pays every step or prices each prosocial event
+        (:class:`IncentiveFunction`; ``"event"`` needs a bonus task).
     cost_weight : float
         ``κ``, the price of a unit of incentive in the designer's objective.
     incentive_hidden : tuple of int
@@ -368,6 +396,7 @@ class MetaGradientDesigner(IterativeDesigner):
         batch_size: int = 128,
         designer_lr: float = 0.01,
         max_incentive: float = 3.0,
+        pay_per: str = "step",
         cost_weight: float = 0.01,
         incentive_hidden: tuple[int, ...] = (64,),
         init_bias: float = 0.0,
@@ -391,6 +420,12 @@ class MetaGradientDesigner(IterativeDesigner):
                 "fixed point is a hard best response, whose derivative in the rates is zero almost "
                 "everywhere), got entropy_coef=0.0"
             )
+        pay_per = check_choice(pay_per, "pay_per", PAY_PER)
+        if pay_per == "event" and isinstance(learners.task, ScheduleTask):
+            raise ValueError(
+                f"pay_per='event' prices prosocial events of a bonus task; {type(learners.task).__name__} "
+                "is taxed by a schedule, which has none"
+            )
         self.learners = learners
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.cost_weight = check_scalar(cost_weight, "cost_weight", low=0.0)
@@ -402,6 +437,7 @@ class MetaGradientDesigner(IterativeDesigner):
             self.incentive_fn = IncentiveFunction(
                 learners.task,
                 max_incentive,
+                pay_per=pay_per,
                 hidden=incentive_hidden,
                 init_bias=init_bias,
                 constant_start=constant_start,

@@ -33,7 +33,7 @@ from planners.baselines import (
     ZerothOrderPlanner,
 )
 from planners.double_loop import MIN_TOLERANCE, DoubleLoopPlanner
-from planners.meta_gradient import RESPONSES
+from planners.meta_gradient import PAY_PER, RESPONSES
 from planners.single_loop import SingleLoopPlanner
 from planners.social_gradient import SocialGradientPlanner
 
@@ -444,7 +444,9 @@ class MetaGradientConfig:
     designer_lr: float = 0.001
     """Adam's learning rate on the incentive function."""
     max_incentive: float = 1.0
-    """``R_max``: the largest bonus per agent per step."""
+    """``R_max``: the largest bonus per agent per step (or per event)."""
+    pay_per: str = "step"
+    """``"step"`` (a bonus every step) or ``"event"`` (a price per prosocial event)."""
     cost_weight: float = 0.01
     """``κ``: the price of a unit of incentive in the designer's objective."""
     constant_start: bool = True
@@ -457,6 +459,7 @@ class MetaGradientConfig:
         check_positive_int(self.batch_size, "batch_size", 100_000)
         check_scalar(self.designer_lr, "designer_lr", low=0.0, low_inclusive=False)
         check_scalar(self.max_incentive, "max_incentive", low=0.0, low_inclusive=False)
+        check_choice(self.pay_per, "pay_per", PAY_PER)
         check_scalar(self.cost_weight, "cost_weight", low=0.0)
         check_bool(self.constant_start, "constant_start")
         check_choice(self.response, "response", RESPONSES)
@@ -486,6 +489,7 @@ def _meta_gradient(task, learners, config: MetaGradientConfig, seed: int):
         batch_size=config.batch_size,
         designer_lr=config.designer_lr,
         max_incentive=config.max_incentive,
+        pay_per=config.pay_per,
         cost_weight=config.cost_weight,
         constant_start=config.constant_start,
         response=config.response,

@@ -767,4 +767,42 @@ def test_script_quick_run_writes_json_and_plot(tmp_path):
         saved["throughput"]
     )
     assert {r["planner"] for r in saved["runs"]} == {"none", "fixed_bonus", "rl_planner", "meta_gradient"}
+    assert set(saved["scripted"]) == {"7x7", "10x10"}
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_helpers_who_switch_to_cleaning_beat_a_lone_cleaner_and_bad_thresholds_are_refused():
+    script = _load_script()
+    lone_cleaner = script.scripted_return("7x7", start=8, stop=0, episodes=400, seed=0)  # helpers never clean
+    helped = script.scripted_return("7x7", start=6, stop=1, episodes=400, seed=0)
+    assert 20.0 < lone_cleaner < helped
+    assert script.scripted_return("7x7", start=6, stop=1, episodes=50, seed=3) == script.scripted_return(
+        "7x7", start=6, stop=1, episodes=50, seed=3
+    )
+    with pytest.raises(ValueError, match="start"):
+        script.scripted_return("7x7", start=2, stop=2, episodes=4, seed=0)
+    with pytest.raises(ValueError, match="map"):
+        script.scripted_return("5x5", start=2, stop=1, episodes=4, seed=0)
+
+
+def test_scripted_cleaners_fire_only_at_waste_and_eaters_walk_to_the_nearest_apple():
+    script = _load_script()
+    task = CleanupTask(CleanupParams(**PRESETS["7x7"]))
+    width = task.params.width
+    state = task.reset(1, np.random.default_rng(0))
+    cleaning = np.array([[True, False]])
+    positions = np.array([[3 * width + 2, 3 * width + 4]])  # (3, 2): beam covers column 0 rows 2-4
+    apples = np.zeros_like(state.apples)
+    apples[0, 1] = True  # orchard cell (1, 6)
+    waste = np.zeros_like(state.waste)
+    waste[0, 3] = True  # river cell (3, 0)
+    moved = type(state)(positions, waste, apples)
+    np.testing.assert_array_equal(script.scripted_actions(task, moved, cleaning), [[CLEAN, RIGHT]])
+    waste[0, 3], waste[0, 6] = False, True  # waste at (6, 0): out of reach, walk down
+    np.testing.assert_array_equal(script.scripted_actions(task, moved, cleaning), [[DOWN, RIGHT]])
+    far = type(state)(np.array([[3 * width + 5, 6 * width + 6]]), waste, apples)
+    # the cleaner at (3, 5) walks west to column 3; the eater at (6, 6) walks up to (1, 6)
+    np.testing.assert_array_equal(script.scripted_actions(task, far, cleaning), [[LEFT, UP]])
+    idle = type(state)(positions, np.zeros_like(waste), np.zeros_like(apples))
+    # a clean river: the cleaner stays; no apple: the eater walks into the orchard (column 6)
+    np.testing.assert_array_equal(script.scripted_actions(task, idle, cleaning), [[STAY, RIGHT]])

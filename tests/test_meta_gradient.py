@@ -3,6 +3,7 @@ against a hand computation, the meta-gradient against central finite differences
 rollouts (and on a small Cleanup game), reproducibility, checkpoint and resume of every
 designer, the PPO planner, bad input and a smoke run of scripts/escape_room.py."""
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -15,7 +16,13 @@ from agents.policy_gradient import FixedBonus, PolicyGradientLearners, returns_t
 from incentive_envs.cleanup.game import CleanupParams, CleanupTask
 from incentive_envs.episodic import check_task, replay
 from incentive_envs.escape_room import EscapeRoomTask
-from planners.meta_gradient import IncentiveFunction, MetaGradientDesigner, meta_gradient, meta_objective
+from planners.meta_gradient import (
+    PAY_PER,
+    IncentiveFunction,
+    MetaGradientDesigner,
+    meta_gradient,
+    meta_objective,
+)
 from planners.rl_planner import IncentiveChoiceEnv, RLPlanner
 
 L, S, D = 0, 1, 2  # lever, start, door
@@ -163,20 +170,51 @@ def test_meta_gradient_matches_central_finite_differences(cost_weight):
     _assert_meta_gradient_matches_finite_differences(*_meta_setup(), cost_weight)
 
 
-def test_meta_gradient_on_cleanup_matches_central_finite_differences():
+def _cleanup_meta_setup(pay_per):
     task = CleanupTask(
-        CleanupParams(height=4, width=4, n_agents=2, max_cycles=5, apple_respawn_prob=0.9, initial_waste=0.0)
+        CleanupParams(height=4, width=4, n_agents=2, max_cycles=5, apple_respawn_prob=0.9, initial_waste=0.5)
     )
     learners = PolicyGradientLearners(
         task, 0.5, entropy_coef=0.1, init_scale=0.3, seed=1, dtype=torch.float64
     )
-    incentive_fn = IncentiveFunction(task, 1.0, hidden=(4,), seed=2, dtype=torch.float64)
+    incentive_fn = IncentiveFunction(task, 1.0, pay_per=pay_per, hidden=(4,), seed=2, dtype=torch.float64)
     rng = np.random.default_rng(0)
-    train, validation = learners.sample(6, rng), learners.sample(6, rng)
+    return learners, incentive_fn, learners.sample(6, rng), learners.sample(6, rng)
+
+
+@pytest.mark.parametrize("pay_per", PAY_PER)
+def test_meta_gradient_on_cleanup_matches_central_finite_differences(pay_per):
+    learners, incentive_fn, train, validation = _cleanup_meta_setup(pay_per)
     assert validation.welfare().any()  # apples were eaten: the welfare term is not zero
+    assert train.prosocial.sum() >= 2  # waste was cleaned: events are priced
     _assert_meta_gradient_matches_finite_differences(
         learners, incentive_fn, train, validation, 0.2, atol=1e-8
     )
+
+
+def test_event_pricing_pays_the_price_per_cleaned_cell_and_nothing_else():
+    _, per_event, train, _ = _cleanup_meta_setup("event")
+    _, per_step, _, _ = _cleanup_meta_setup("step")
+    price = per_step.rollout_incentives(train)  # the same network: the price of every step
+    paid = per_event.rollout_incentives(train)
+    events = torch.as_tensor(train.prosocial)
+    torch.testing.assert_close(paid, events * price, rtol=0, atol=0)
+    assert torch.all(paid[events == 0] == 0) and torch.all(paid <= events)  # R_max = 1 per event
+    assert paid.sum() > 0
+
+
+def test_event_pricing_pays_nothing_after_an_escape_room_episode_ended():
+    _, per_step, train, _ = _meta_setup()
+    alive = torch.as_tensor(train.alive)
+    assert not alive.all()  # some episode ended early
+    per_event = IncentiveFunction(ER21, 3.0, pay_per="event", hidden=(5,), seed=2, dtype=torch.float64)
+    events = torch.as_tensor(train.prosocial)
+    assert events.any()  # levers were pulled: prices are paid
+    torch.testing.assert_close(
+        per_event.rollout_incentives(train), events * per_step.rollout_incentives(train)
+    )
+    stale = dataclasses.replace(train, prosocial=np.ones_like(train.prosocial))  # events after the end
+    assert not per_event.rollout_incentives(stale)[~alive].any()
 
 
 def test_no_graph_through_the_learning_step_without_create_graph_and_incentives_in_range():
@@ -275,6 +313,7 @@ def _bad_calls():
         "3 agents": lambda: learners.log_probs(learners.params, three_agents),
         "actions": lambda: replay(ER21, np.ones((2, 3, 2)), np.random.default_rng(0)),
         "max_incentive": lambda: IncentiveFunction(ER21, 0.0),
+        "pay_per": lambda: IncentiveFunction(ER21, 1.0, pay_per="episode"),
         "incentive function": lambda: incentive_fn.rollout_incentives(three_agents),
         "cost_weight": lambda: meta_objective(
             learners, learners.params, incentive_fn, train, validation, -1.0

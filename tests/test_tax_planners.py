@@ -268,6 +268,18 @@ def test_fixed_point_designer_refuses_bad_input_naming_it(make, name):
         make(task)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda task: planner_spec("meta_gradient").make_config(pay_per="cell"),
+        lambda task: MetaGradientDesigner(PolicyGradientLearners(task, 0.5), pay_per="event"),
+    ],
+)
+def test_event_pricing_is_refused_when_unknown_or_on_a_schedule_task(make):
+    with pytest.raises(ValueError, match="pay_per"):
+        make(TaxEconomyTask(_game(5, 0), labour_levels=3))
+
+
 def test_fixed_point_response_needs_a_schedule_task():
     from incentive_envs.escape_room.game import EscapeRoomTask
 
