@@ -103,15 +103,20 @@ QUICK_SCRIPTED = {"search_episodes": 4, "episodes": 8}
 THROUGHPUT = {"batch": 1024, "steps": 200, "pettingzoo_steps": 2000, "naive_games": 64, "naive_steps": 20}
 
 
+def preset_task(map_name: str) -> CleanupTask:
+    """The batched Cleanup task of the preset ``map_name`` (one of :data:`MAPS`)."""
+    if map_name not in MAPS:
+        raise ValueError(f"map must be one of {MAPS}, got {map_name!r}")
+    return CleanupTask(CleanupParams(**PRESETS[map_name]))
+
+
 def make_designer(planner: str, map_name: str, seed: int, batch_size: int):
     """The designer ``planner`` with fresh followers on ``map_name``; the followers' initial
     policies depend on the seed only, so every designer of a seed starts from the same ones."""
     if planner not in PLANNERS:
         raise ValueError(f"planner must be one of {PLANNERS}, got {planner!r}")
-    if map_name not in MAPS:
-        raise ValueError(f"map must be one of {MAPS}, got {map_name!r}")
+    task = preset_task(map_name)
     learner_seed, designer_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
-    task = CleanupTask(CleanupParams(**PRESETS[map_name]))
     learners = PolicyGradientLearners(task, seed=learner_seed, **LEARNER)
     if planner == "none":
         return FixedBonus(learners, 0.0, batch_size=batch_size, seed=designer_seed)
@@ -182,8 +187,9 @@ def scripted_actions(task: CleanupTask, state, cleaning: np.ndarray) -> np.ndarr
         np.iinfo(np.int64).max,
     )
     nearest = apple_distance.argmin(-1)
-    goal_row = np.where(state.apples.any(-1, keepdims=True), orchard_rows[nearest], task.start_cells // width)
-    goal_column = np.where(state.apples.any(-1, keepdims=True), orchard_columns[nearest], width - 1)
+    any_apple = state.apples.any(-1, keepdims=True)
+    goal_row = np.where(any_apple, orchard_rows[nearest], task.start_cells // width)
+    goal_column = np.where(any_apple, orchard_columns[nearest], width - 1)
     eat = np.select(
         [goal_column > columns, goal_column < columns, goal_row > rows, goal_row < rows],
         [RIGHT, LEFT, DOWN, UP],
@@ -197,11 +203,9 @@ def scripted_return(map_name: str, start: int, stop: int, episodes: int, seed: i
     eat, switching to cleaning when the river holds ``start`` or more waste cells and back to
     eating at ``stop`` or fewer (:func:`scripted_actions`), over ``episodes`` episodes seeded
     by ``seed``."""
-    if map_name not in MAPS:
-        raise ValueError(f"map must be one of {MAPS}, got {map_name!r}")
+    task = preset_task(map_name)
     if not 0 <= stop < start:
         raise ValueError(f"the thresholds need 0 <= stop < start, got start={start!r}, stop={stop!r}")
-    task = CleanupTask(CleanupParams(**PRESETS[map_name]))
     rng = np.random.default_rng(seed)
     state = task.reset(episodes, rng)
     cleaning = np.zeros((episodes, task.n_agents), dtype=bool)
@@ -220,7 +224,7 @@ def best_scripted(map_name: str, search_episodes: int, episodes: int) -> dict:
     """The best switching thresholds of :func:`scripted_return` over every ``0 <= stop <
     start <= n_river`` and ``(n_river + 1, 0)`` (the helpers never clean), searched on
     ``search_episodes`` episodes and re-evaluated on ``episodes`` fresh ones."""
-    n_river = CleanupTask(CleanupParams(**PRESETS[map_name])).river_cells.size
+    n_river = preset_task(map_name).river_cells.size
     grid = [(start, stop) for start in range(1, n_river + 1) for stop in range(start)] + [(n_river + 1, 0)]
     scores = [scripted_return(map_name, start, stop, search_episodes, seed=0) for start, stop in grid]
     start, stop = grid[int(np.argmax(scores))]
@@ -332,6 +336,7 @@ def main(argv=None) -> dict:
         raise ValueError(f"--workers must be >= 1, got {args.workers!r}")
     torch.set_num_threads(1)
     settings = QUICK if args.quick else FULL
+    scripted_settings = QUICK_SCRIPTED if args.quick else SCRIPTED
     started = time.perf_counter()
     speed = throughput(
         **({key: max(1, value // 50) for key, value in THROUGHPUT.items()} if args.quick else THROUGHPUT)
@@ -343,9 +348,7 @@ def main(argv=None) -> dict:
         )
     )
 
-    scripted = {
-        map_name: best_scripted(map_name, **(QUICK_SCRIPTED if args.quick else SCRIPTED)) for map_name in MAPS
-    }
+    scripted = {map_name: best_scripted(map_name, **scripted_settings) for map_name in MAPS}
     print(
         "scripted division of labour (collective return): "
         + ", ".join(f"{m} {record['collective_return']:.2f}" for m, record in scripted.items())
@@ -393,7 +396,7 @@ def main(argv=None) -> dict:
             "fixed_bonus": FIXED_BONUS,
             "bonus_levels": BONUS_LEVELS,
             "cost_weight": COST_WEIGHT,
-            "scripted": QUICK_SCRIPTED if args.quick else SCRIPTED,
+            "scripted": scripted_settings,
             "meta_gradient": {**META, "incentive_hidden": list(META["incentive_hidden"])},
         },
         "wall_time_s": elapsed,
