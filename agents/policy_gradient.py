@@ -1,17 +1,18 @@
 """Differentiable policy-gradient learners for any batched episodic task, in torch.
 
 The followers of the incentive designers (:mod:`planners.meta_gradient`,
-:mod:`planners.rl_planner`, :class:`FixedBonus`) play an
-:class:`~incentive_envs.episodic.EpisodicTask` — Escape Room, Cleanup — in batches of ``B``
-episodes. Each of the ``N`` agents has its own softmax policy over the task's actions. Its
-input is its observation (flattened) followed, optionally, by the one-hot time step ``t``
-in ``0 … T−1``. The policy is linear in these features (with one-hot inputs, a factored
-table) or a small tanh MLP; the ``N`` policies have independent parameters (agents are
-distinguishable, which lets them break the symmetry of their start) and are evaluated
-together, batched over agents, by one ``einsum`` per layer. (On Cleanup's one-hot 7 × 7
-grids, forward and backward over a rollout of 64 episodes of 50 steps took 21 ms for the
-linear policy, 29 ms for a 64-unit MLP and 68 ms for a small convolution — 8 filters 3 × 3
-and a linear head — on one core, so the flattened grid is the input.)
+:mod:`planners.rl_planner`, :class:`FixedBonus`) and of the :class:`CollectiveReward`
+reference play an :class:`~incentive_envs.episodic.EpisodicTask` — Escape Room, Cleanup — in
+batches of ``B`` episodes. Each of the ``N`` agents has its own softmax policy over the
+task's actions. Its input is its observation (flattened) followed, optionally, by the
+one-hot time step ``t`` in ``0 … T−1``. The policy is linear in these features (with
+one-hot inputs, a factored table) or a small tanh MLP; the ``N`` policies have independent
+parameters (agents are distinguishable, which lets them break the symmetry of their start)
+and are evaluated together, batched over agents, by one ``einsum`` per layer. (On
+Cleanup's one-hot 7 × 7 grids, forward and backward over a rollout of 64 episodes of 50
+steps took 21 ms for the linear policy, 29 ms for a 64-unit MLP and 68 ms for a small
+convolution — 8 filters 3 × 3 and a linear head — on one core, so the flattened grid is the
+input.)
 
 Episodes are played by :meth:`PolicyGradientLearners.sample` through
 :func:`~incentive_envs.episodic.play`; log-probabilities are recomputed from a rollout with
@@ -38,7 +39,8 @@ Designers run iteration by iteration (:class:`IterativeDesigner`): ``iteration()
 batch, takes one learning step and returns that iteration's metrics; ``train(k)`` loops over
 it; ``state_dict()``/``load_state_dict()`` checkpoint a run so that it resumes exactly.
 :class:`FixedBonus` is the simplest designer: a constant bonus per prosocial event (zero: the
-selfish baseline).
+selfish baseline); :class:`CollectiveReward` makes the agents share the collective reward
+equally (the aligned reference).
 """
 
 from __future__ import annotations
@@ -393,12 +395,78 @@ class IterativeDesigner(abc.ABC):
         return {key: np.asarray([record[key] for record in history]) for key in history[0]}
 
 
-class FixedBonus(IterativeDesigner):
+class FixedRuleIncentive(IterativeDesigner):
+    """Followers trained on their env rewards plus incentives a fixed rule computes per batch.
+
+    Each iteration plays ``B`` episodes, adds :meth:`incentives` of the batch to the env
+    rewards and takes one learning step of the followers; the rule itself never learns
+    (:class:`FixedBonus`, :class:`CollectiveReward`).
+
+    Parameters
+    ----------
+    learners : PolicyGradientLearners
+    batch_size : int
+        Episodes ``B`` per iteration.
+    seed : int or numpy.random.Generator
+        Of the sampling.
+    """
+
+    def __init__(self, learners: PolicyGradientLearners, *, batch_size: int = 128, seed=0):
+        if not isinstance(learners, PolicyGradientLearners):
+            raise ValueError(f"learners must be PolicyGradientLearners, got {type(learners).__name__}")
+        self.learners = learners
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.rng = as_generator(seed)
+        self.episodes = 0
+
+    @abc.abstractmethod
+    def incentives(self, rollout: Rollout) -> np.ndarray:
+        """The incentive of every agent at every step of a batch.
+
+        Parameters
+        ----------
+        rollout : Rollout
+            ``B`` episodes the followers played.
+
+        Returns
+        -------
+        ndarray of float64, shape (B, T, N)
+            Added to ``rollout.env_rewards``; zero after an episode ended.
+        """
+
+    def iteration(self) -> dict:
+        learners = self.learners
+        rollout = learners.sample(self.batch_size, self.rng)
+        paid = self.incentives(rollout)
+        if paid.shape != rollout.env_rewards.shape:
+            raise ValueError(
+                f"{type(self).__name__}.incentives must have shape {rollout.env_rewards.shape}, got {paid.shape}"
+            )
+        learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
+        self.episodes += self.batch_size
+        return iteration_metrics(rollout, learners.task, paid.sum() / self.batch_size, self.episodes)
+
+    def state_dict(self) -> dict:
+        return {
+            "learners": self.learners.state_dict(),
+            "rng": generator_state(self.rng),
+            "episodes": self.episodes,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        what = f"{type(self).__name__} state"
+        episodes = check_int(entry(state, "episodes", what), "episodes", low=0)
+        rng_state = check_generator_state(self.rng, entry(state, "rng", what))
+        self.learners.load_state_dict(entry(state, "learners", what))
+        self.rng.bit_generator.state = rng_state
+        self.episodes = episodes
+
+
+class FixedBonus(FixedRuleIncentive):
     """Followers paid a constant bonus per prosocial event.
 
-    Each iteration plays ``B`` episodes, pays agent ``i`` its bonus ``b_i`` per unit of
-    ``task.prosocial_events`` at every played step (per lever pull on Escape Room, per waste
-    cell its beam removes on Cleanup) and takes one learning step on env reward plus bonus.
+    Pays agent ``i`` its bonus ``b_i`` per unit of ``task.prosocial_events`` at every played
+    step (per lever pull on Escape Room, per waste cell its beam removes on Cleanup).
     ``bonus = 0`` is selfish learning, the no-incentive baseline.
 
     Information structure: none — the bonus is fixed in advance.
@@ -415,37 +483,38 @@ class FixedBonus(IterativeDesigner):
     """
 
     def __init__(self, learners: PolicyGradientLearners, bonus=0.0, *, batch_size: int = 128, seed=0):
-        if not isinstance(learners, PolicyGradientLearners):
-            raise ValueError(f"learners must be PolicyGradientLearners, got {type(learners).__name__}")
-        self.learners = learners
+        super().__init__(learners, batch_size=batch_size, seed=seed)
         bonus = as_finite_array(bonus, "bonus")
         if bonus.shape not in ((), (learners.n_agents,)) or np.any(bonus < 0):
             raise ValueError(
                 f"bonus must be a non-negative number or {learners.n_agents} of them, got {bonus!r}"
             )
         self.bonus = np.broadcast_to(bonus, (learners.n_agents,)).copy()
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.rng = as_generator(seed)
-        self.episodes = 0
 
-    def iteration(self) -> dict:
-        learners = self.learners
-        rollout = learners.sample(self.batch_size, self.rng)
-        paid = self.bonus * rollout.prosocial
-        learners.step(rollout, torch.as_tensor(rollout.env_rewards + paid, dtype=learners.dtype))
-        self.episodes += self.batch_size
-        return iteration_metrics(rollout, learners.task, paid.sum() / self.batch_size, self.episodes)
+    def incentives(self, rollout: Rollout) -> np.ndarray:
+        return self.bonus * rollout.prosocial
 
-    def state_dict(self) -> dict:
-        return {
-            "learners": self.learners.state_dict(),
-            "rng": generator_state(self.rng),
-            "episodes": self.episodes,
-        }
 
-    def load_state_dict(self, state: dict) -> None:
-        episodes = check_int(entry(state, "episodes", "FixedBonus state"), "episodes", low=0)
-        rng_state = check_generator_state(self.rng, entry(state, "rng", "FixedBonus state"))
-        self.learners.load_state_dict(entry(state, "learners", "FixedBonus state"))
-        self.rng.bit_generator.state = rng_state
-        self.episodes = episodes
+class CollectiveReward(FixedRuleIncentive):
+    """Followers who share the collective reward equally: a reference, not a designer.
+
+    Agent ``i``'s incentive at step ``t`` is ``r̄_t − r_t^i`` with ``r̄_t = (1/N) Σ_j r_t^j``,
+    so every agent is trained on ``r̄_t``: each maximises the collective env return (divided
+    by ``N``, which keeps the rewards on the selfish learners' scale and their learning rate
+    comparable), the objective of the planner. The transfers sum to zero at every step (a
+    budget-balanced redistribution, so ``incentive_paid`` is zero up to rounding), and they
+    are negative for agents who earn more than the mean (on Escape Room, those who stand
+    still while others pay −1 to move). Agents that optimise others' rewards as their own are the
+    prosocial agents of Peysakhovich and Lerer (2018), "Prosocial learning agents solve
+    generalized Stag Hunts better than selfish ones", AAMAS; with equal weights they show
+    what the followers reach when their objectives are aligned with the planner's and nothing
+    is left to design.
+
+    Information structure: observes every agent's env reward at every step.
+
+    Its parameters are those of :class:`FixedRuleIncentive`.
+    """
+
+    def incentives(self, rollout: Rollout) -> np.ndarray:
+        rewards = rollout.env_rewards
+        return rewards.mean(axis=-1, keepdims=True) - rewards

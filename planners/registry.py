@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.learners import EuclideanMirrorDescent, jacobian_norm
-from agents.policy_gradient import FixedBonus
+from agents.policy_gradient import CollectiveReward, FixedBonus
 from agents.registry import LearnerSpec
 from agents.registry import registry as learner_registry
 from agents.schedules import PowerSchedule
@@ -436,6 +436,17 @@ class FixedBonusConfig:
 
 
 @dataclass(frozen=True)
+class CollectiveRewardConfig:
+    """Parameters of the collective-reward reference."""
+
+    batch_size: int = 32
+    """Episodes per learning step of the followers."""
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.batch_size, "batch_size", 100_000)
+
+
+@dataclass(frozen=True)
 class MetaGradientConfig:
     """Parameters of the meta-gradient incentive designer."""
 
@@ -519,6 +530,22 @@ register(
         FixedBonusConfig,
         lambda task, learners, config, seed: FixedBonus(
             learners, config.bonus, batch_size=config.batch_size, seed=seed
+        ),
+    )
+)
+# "bonus" selects the episodic tasks whose planner objective is the collective env return (not
+# the tax economy); the reference's transfers are not bonuses: they sum to zero and can be negative.
+register(
+    PlannerSpec(
+        "collective_reward",
+        "reference, not a designer: the followers share the collective env reward equally "
+        "(budget-balanced transfers r̄ − r_i), so each maximises the collective return",
+        "observes every agent's env reward at every step",
+        frozenset({"episodic", "bonus"}),
+        "rollouts",
+        CollectiveRewardConfig,
+        lambda task, learners, config, seed: CollectiveReward(
+            learners, batch_size=config.batch_size, seed=seed
         ),
     )
 )

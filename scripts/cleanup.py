@@ -1,14 +1,15 @@
 """Cleanup benchmark: can an incentive designer make selfish learners clean the river?
 
-Runs the designers {none, fixed_bonus, rl_planner, meta_gradient} on the ``7x7`` (2 agents)
-and ``10x10`` (3 agents) presets of ``cleanup_v0`` (:mod:`incentive_envs.cleanup.game`) over
-several seeds, and measures the throughput of the batched core beside the PettingZoo env
-and a naive per-game Python loop.
+Runs the designers {none, fixed_bonus, rl_planner, meta_gradient} and the
+``collective_reward`` reference on the ``7x7`` (2 agents) and ``10x10`` (3 agents) presets
+of ``cleanup_v0`` (:mod:`incentive_envs.cleanup.game`) over several seeds, and measures the
+throughput of the batched core beside the PettingZoo env and a naive per-game Python loop.
 
 The followers are the same in every run of a seed: one independent softmax REINFORCE
 learner per agent (:class:`agents.policy_gradient.PolicyGradientLearners`, linear in the
 flattened one-hot global observation, per-step baseline, discount 0.95, entropy bonus 0.01,
-learning rate 0.1), one step per batch of 32 episodes of 50 steps. The designers:
+learning rate 0.1), one step per batch of 32 episodes of 50 steps. The designers and the
+reference:
 
 * ``none``: no incentive (:class:`agents.policy_gradient.FixedBonus` with a zero bonus);
 * ``fixed_bonus``: :class:`~agents.policy_gradient.FixedBonus` paying every agent a constant
@@ -26,7 +27,11 @@ learning rate 0.1), one step per batch of 32 episodes of 50 steps. The designers
   whether the other agent cleaned; Yang et al. 2020). The learning rate and the start price were chosen in
   800-iteration runs on seeds 100 and 101: from a start price of 0.05 the return stayed near
   that of ``none`` (about 14 on 7x7), and paying every step (the designer's default) reached
-  12.8 and 17.3 on 7x7, 16.5 and 28.7 on 10x10.
+  12.8 and 17.3 on 7x7, 16.5 and 28.7 on 10x10;
+* ``collective_reward`` (a reference, not a designer):
+  :class:`~agents.policy_gradient.CollectiveReward` makes the agents share their apples
+  equally (budget-balanced transfers), so each learner maximises the collective return
+  itself: what these followers reach when their objective is the planner's.
 
 The planner objective is the collective environment return per episode ``W`` (every
 agent's apples), incentives excluded; designers that price incentives maximise
@@ -63,7 +68,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.policy_gradient import FixedBonus, PolicyGradientLearners
+from agents.policy_gradient import CollectiveReward, FixedBonus, PolicyGradientLearners
 from incentive_envs import cleanup_v0
 from incentive_envs.cleanup.game import (
     CLEAN,
@@ -82,7 +87,10 @@ from planners.meta_gradient import MetaGradientDesigner
 from planners.rl_planner import RLPlanner
 
 MAPS = ("7x7", "10x10")
-PLANNERS = ("none", "fixed_bonus", "rl_planner", "meta_gradient")
+DESIGNERS = ("none", "fixed_bonus", "rl_planner", "meta_gradient")
+REFERENCES = ("collective_reward",)
+"""Runs that are not designers: drawn dotted."""
+PLANNERS = DESIGNERS + REFERENCES
 LEARNER = {"learning_rate": 0.1, "discount": 0.95, "entropy_coef": 0.01, "time_features": False}
 FIXED_BONUS = 0.3
 """Bonus per waste cell cleaned (module docstring)."""
@@ -122,6 +130,8 @@ def make_designer(planner: str, map_name: str, seed: int, batch_size: int):
         return FixedBonus(learners, 0.0, batch_size=batch_size, seed=designer_seed)
     if planner == "fixed_bonus":
         return FixedBonus(learners, FIXED_BONUS, batch_size=batch_size, seed=designer_seed)
+    if planner == "collective_reward":
+        return CollectiveReward(learners, batch_size=batch_size, seed=designer_seed)
     if planner == "rl_planner":
         return RLPlanner(
             learners,
@@ -372,11 +382,11 @@ def main(argv=None) -> dict:
 
     summary, targets = summarise(runs)
     print(f"\ncollective return per episode (mean ± std over {args.seeds} seeds, last 10% of iterations)")
-    print(f"{'map':<7}{'planner':<15}{'return':>16}{'cleaning':>10}{'cleaned':>9}{'paid':>8}")
+    print(f"{'map':<7}{'planner':<19}{'return':>16}{'cleaning':>10}{'cleaned':>9}{'paid':>8}")
     for s in summary:
         value = f"{s['collective_return_mean']:.2f} ± {s['collective_return_std']:.2f}"
         print(
-            f"{s['map']:<7}{s['planner']:<15}{value:>16}{s['cleaning_share_mean']:>10.3f}"
+            f"{s['map']:<7}{s['planner']:<19}{value:>16}{s['cleaning_share_mean']:>10.3f}"
             f"{s['waste_cleaned_mean']:>9.2f}{s['incentive_paid_mean']:>8.2f}"
         )
     print(f"\ntargets: {targets}")
@@ -421,7 +431,8 @@ def _plot(runs: list[dict], scripted: dict, path) -> None:
             for row, key in enumerate(("collective_return", "cleaning_share")):
                 values = np.array([curve[key] for curve in curves])
                 mean, std = values.mean(axis=0), values.std(axis=0)
-                axes[row][column].plot(episodes, mean, label=planner)
+                style = ":" if planner in REFERENCES else "-"
+                axes[row][column].plot(episodes, mean, style, label=planner)
                 axes[row][column].fill_between(episodes, mean - std, mean + std, alpha=0.25)
         axes[0][column].axhline(
             scripted[map_name]["collective_return"], color="grey", linestyle="--", label="scripted"

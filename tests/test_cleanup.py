@@ -762,11 +762,17 @@ def test_script_quick_run_writes_json_and_plot(tmp_path):
         ["--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "c.png"), "--quick", "--seeds", "1"]
     )
     saved = json.loads((tmp_path / "c.json").read_text())
-    assert len(saved["runs"]) == 8 == len(result["runs"])
+    assert len(saved["runs"]) == 10 == len(result["runs"])
     assert {"batched_agent_steps_per_s", "pettingzoo_steps_per_s", "naive_loop_agent_steps_per_s"} <= set(
         saved["throughput"]
     )
-    assert {r["planner"] for r in saved["runs"]} == {"none", "fixed_bonus", "rl_planner", "meta_gradient"}
+    assert {r["planner"] for r in saved["runs"]} == {
+        "none",
+        "fixed_bonus",
+        "rl_planner",
+        "meta_gradient",
+        "collective_reward",
+    }
     assert set(saved["scripted"]) == {"7x7", "10x10"}
     assert (tmp_path / "c.png").stat().st_size > 0
 

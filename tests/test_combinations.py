@@ -53,7 +53,7 @@ def test_every_valid_combination_runs(game, learner, planner):
         assert np.isfinite(final["objective_gap"]) and final["objective_gap"] >= -1e-9
 
 
-@pytest.mark.parametrize("planner", ["meta_gradient", "rl_planner", "fixed_bonus"])
+@pytest.mark.parametrize("planner", ["meta_gradient", "rl_planner", "fixed_bonus", "collective_reward"])
 def test_episodic_runs_resume_exactly(planner, tmp_path):
     config = _config("escape_room", "policy_gradient", planner, iterations=12, seed=3)
     uninterrupted = run_experiment(config, progress=False)

@@ -6,13 +6,14 @@ designer, the PPO planner, bad input and a smoke run of scripts/escape_room.py."
 import dataclasses
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from agents.policy_gradient import FixedBonus, PolicyGradientLearners, returns_to_go
+from agents.policy_gradient import CollectiveReward, FixedBonus, PolicyGradientLearners, returns_to_go
 from incentive_envs.cleanup.game import CleanupParams, CleanupTask
 from incentive_envs.episodic import check_task, replay
 from incentive_envs.escape_room import EscapeRoomTask
@@ -290,6 +291,30 @@ def test_no_incentive_baseline_history():
     assert set(history) == {"welfare", "incentive_paid", "prosocial_share", "prosocial_events", "episodes"}
 
 
+def test_collective_reward_trains_every_agent_on_the_mean_reward():
+    """Each agent is trained on the mean of every agent's env reward, zero after the episode
+    ended (Escape Room ends early); the transfers sum to zero at every step and are negative
+    for some agent-steps (the −1 per move is shared); the learning step is the one on those
+    rewards."""
+    task = EscapeRoomTask(3, 1, max_steps=6)
+    designer = CollectiveReward(PolicyGradientLearners(task, 0.1, seed=4), batch_size=16, seed=2)
+    shadow = PolicyGradientLearners(task, 0.1, seed=4)
+    rollout = shadow.sample(16, np.random.default_rng(2))
+    transfers = designer.incentives(rollout)
+    rewards = rollout.env_rewards + transfers
+    for agent in range(3):
+        np.testing.assert_allclose(rewards[..., agent], rollout.env_rewards.sum(-1) / 3, atol=1e-12)
+    np.testing.assert_allclose(transfers.sum(-1), 0.0, atol=1e-12)
+    assert (transfers < 0).any() and (transfers > 0).any()
+    assert not rollout.alive.all() and not rewards[~rollout.alive].any()
+    shadow.step(rollout, torch.as_tensor(rewards, dtype=shadow.dtype))
+    record = designer.iteration()
+    for mine, theirs in zip(designer.learners.params, shadow.params):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+    assert record["welfare"] == pytest.approx(rollout.welfare().mean())
+    assert record["incentive_paid"] == pytest.approx(0.0, abs=1e-9)
+
+
 def _bad_calls():
     learners, incentive_fn, train, validation = _meta_setup()
     three_agents = replay(
@@ -326,13 +351,18 @@ def _bad_calls():
         "ppo_kwargs": lambda: RLPlanner(learners, ppo_kwargs={"seed": 1}),
         "bonus": lambda: FixedBonus(learners, -1.0),
         "FixedBonus state": lambda: FixedBonus(learners).load_state_dict({"learners": {}}),
+        "CollectiveReward learners": lambda: CollectiveReward("followers"),
+        "CollectiveReward batch_size": lambda: CollectiveReward(learners, batch_size=0),
+        "CollectiveReward state": lambda: CollectiveReward(learners).load_state_dict({"episodes": 0}),
         "MetaGradientDesigner state": lambda: MetaGradientDesigner(learners).load_state_dict({}),
     }
 
 
 @pytest.mark.parametrize("name", list(_bad_calls()))
 def test_bad_arguments_raise_value_errors(name):
-    match = name.split()[-1] if name != "3 agents" else "agents"
+    match = (
+        re.escape(name) if name.endswith(" state") else name.split()[-1] if name != "3 agents" else "agents"
+    )
     with pytest.raises(ValueError, match=match):
         _bad_calls()[name]()
 
@@ -394,6 +424,7 @@ def _designers():
 
     return {
         "fixed_bonus": lambda: FixedBonus(learners(), [1.0, 0.0, 0.5], batch_size=8, seed=1),
+        "collective_reward": lambda: CollectiveReward(learners(), batch_size=8, seed=1),
         "meta_gradient": lambda: MetaGradientDesigner(
             learners(), batch_size=8, incentive_hidden=(8,), seed=1
         ),
