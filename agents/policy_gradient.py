@@ -504,11 +504,11 @@ class CollectiveReward(FixedRuleIncentive):
     comparable), the objective of the planner. The transfers sum to zero at every step (a
     budget-balanced redistribution, so ``incentive_paid`` is zero up to rounding), and they
     are negative for agents who earn more than the mean (on Escape Room, those who stand
-    still while others pay −1 to move). Agents that optimise others' rewards as their own are the
-    prosocial agents of Peysakhovich and Lerer (2018), "Prosocial learning agents solve
-    generalized Stag Hunts better than selfish ones", AAMAS; with equal weights they show
-    what the followers reach when their objectives are aligned with the planner's and nothing
-    is left to design.
+    still while others pay −1 to move). Agents that optimise others' rewards as their own
+    are the prosocial agents of Peysakhovich and Lerer (2018), "Prosocial learning agents
+    solve generalized Stag Hunts better than selfish ones", AAMAS; with equal weights they
+    show what the followers reach when their objectives are aligned with the planner's and
+    nothing is left to design.
 
     Information structure: observes every agent's env reward at every step.
 

@@ -16,13 +16,13 @@ whose middle (pathwise) term is constant in ``η`` on bonus tasks: ``∇_η V`` 
 gradient of ``E_{a ∼ π_{θ'(η)}}[Σ_t r_t^D(η)] − κ · paid`` estimated on ``τ'`` (score function
 plus pathwise derivative).
 
-The designer owns an incentive function ``r_η(s, a)`` with values in ``[0, R_max]^N`` — a small MLP of the
-task's incentive features of the global state and the joint action (one-hot positions and
-actions on Escape Room; the waste, apple and agent grids and the one-hot actions on
-Cleanup) squashed by ``R_max · sigmoid`` (:class:`IncentiveFunction`) — paid to every agent
-on top of its environment reward, at every step (``pay_per="step"``) or as a price per
-prosocial event (``pay_per="event"``: per waste cell cleaned, per lever pull, so one step can
-pay several times ``R_max``). The followers are
+The designer owns an incentive function ``r_η(s, a)`` with values in ``[0, R_max]^N`` — a
+small MLP of the task's incentive features of the global state and the joint action (one-hot
+positions and actions on Escape Room; the waste, apple and agent grids and the one-hot
+actions on Cleanup) squashed by ``R_max · sigmoid`` (:class:`IncentiveFunction`) — paid to
+every agent on top of its environment reward, at every step (``pay_per="step"``) or as a
+price per prosocial event (``pay_per="event"``: per waste cell cleaned, per lever pull, so
+one step can pay several times ``R_max``). The followers are
 :class:`~agents.policy_gradient.PolicyGradientLearners` that take one REINFORCE step per
 batch of episodes. Each iteration of the online cross-validation scheme
 (:meth:`MetaGradientDesigner.iteration`) is

@@ -24,10 +24,10 @@ reference:
   differentiating through the followers' learning step. Pricing events (``pay_per="event"``)
   rather than paying every step makes the designers pay for the same act and differ in how
   they set the price (LIO's incentive on Cleanup also keys on cleaning, through its input of
-  whether the other agent cleaned; Yang et al. 2020). The learning rate and the start price were chosen in
-  800-iteration runs on seeds 100 and 101: from a start price of 0.05 the return stayed near
-  that of ``none`` (about 14 on 7x7), and paying every step (the designer's default) reached
-  12.8 and 17.3 on 7x7, 16.5 and 28.7 on 10x10;
+  whether the other agent cleaned; Yang et al. 2020). The learning rate and the start price
+  were chosen in 800-iteration runs on seeds 100 and 101: from a start price of 0.05 the
+  return stayed near that of ``none`` (about 14 on 7x7), and paying every step (the
+  designer's default) reached 12.8 and 17.3 on 7x7, 16.5 and 28.7 on 10x10;
 * ``collective_reward`` (a reference, not a designer):
   :class:`~agents.policy_gradient.CollectiveReward` makes the agents share their apples
   equally (budget-balanced transfers), so each learner maximises the collective return

@@ -793,7 +793,7 @@ def test_helpers_who_switch_to_cleaning_beat_a_lone_cleaner_and_bad_thresholds_a
 
 def test_scripted_cleaners_fire_only_at_waste_and_eaters_walk_to_the_nearest_apple():
     script = _load_script()
-    task = CleanupTask(CleanupParams(**PRESETS["7x7"]))
+    task = script.preset_task("7x7")
     width = task.params.width
     state = task.reset(1, np.random.default_rng(0))
     cleaning = np.array([[True, False]])
