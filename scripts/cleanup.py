@@ -47,6 +47,11 @@ For scale, ``scripted`` is the collective return of a hand-written division of l
 holds many waste cells, with the switching thresholds searched on 600 episodes and the return
 measured on 5,000 fresh ones). It is a reference, not a bound: the scripted agents have
 fixed roles and remember their mode, which the followers' memoryless policies cannot.
+The bound is ``optimum``: the exact optimal expected collective return of any policy
+whatever, a centralised controller that sees the whole state, on the ``7x7`` preset
+(:class:`incentive_envs.cleanup.optimum.CleanupOptimum`, backward induction over its 19.3
+million states; the ``10x10`` preset's 2^40 · C(100, 3) states are out of reach); ``--quick``
+solves it for 2-step episodes.
 
 Throughput (one core, random actions): ``batched_agent_steps_per_s`` steps ``B = 1024``
 games of the 7x7 map at once through :meth:`~incentive_envs.cleanup.game.CleanupTask.step`;
@@ -61,6 +66,7 @@ Usage: ``python scripts/cleanup.py --json cleanup.json --plot cleanup.png [--see
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -81,12 +87,15 @@ from incentive_envs.cleanup.game import (
     CleanupParams,
     CleanupTask,
 )
+from incentive_envs.cleanup.optimum import CleanupOptimum
 from incentive_envs.cleanup.reference import ReferenceCleanup
 from incentive_envs.io import save_figure_atomic, write_json_atomic
 from planners.meta_gradient import MetaGradientDesigner
 from planners.rl_planner import RLPlanner
 
 MAPS = ("7x7", "10x10")
+OPTIMUM_MAPS = ("7x7",)
+"""The presets small enough for :class:`CleanupOptimum`."""
 DESIGNERS = ("none", "fixed_bonus", "rl_planner", "meta_gradient")
 REFERENCES = ("collective_reward",)
 """Runs that are not designers: drawn dotted."""
@@ -108,13 +117,15 @@ QUICK = {"iterations": 20, "batch_size": 8}
 CURVE_POINTS = 100
 SCRIPTED = {"search_episodes": 600, "episodes": 5000}
 QUICK_SCRIPTED = {"search_episodes": 4, "episodes": 8}
+QUICK_OPTIMUM_CYCLES = 2
+"""``--quick`` solves the optimum of 2-step episodes: the same 19.3 M-state tables, ~15 s."""
 THROUGHPUT = {"batch": 1024, "steps": 200, "pettingzoo_steps": 2000, "naive_games": 64, "naive_steps": 20}
 
 
 def preset_task(map_name: str) -> CleanupTask:
     """The batched Cleanup task of the preset ``map_name`` (one of :data:`MAPS`)."""
     if map_name not in MAPS:
-        raise ValueError(f"map must be one of {MAPS}, got {map_name!r}")
+        raise ValueError(f"map_name must be one of {MAPS}, got {map_name!r}")
     return CleanupTask(CleanupParams(**PRESETS[map_name]))
 
 
@@ -208,12 +219,13 @@ def scripted_actions(task: CleanupTask, state, cleaning: np.ndarray) -> np.ndarr
     return np.where(cleaning, clean, eat)
 
 
-def scripted_return(map_name: str, start: int, stop: int, episodes: int, seed: int) -> float:
-    """Mean collective return of the division of labour: agent 0 always cleans, the others
-    eat, switching to cleaning when the river holds ``start`` or more waste cells and back to
-    eating at ``stop`` or fewer (:func:`scripted_actions`), over ``episodes`` episodes seeded
-    by ``seed``."""
-    task = preset_task(map_name)
+def scripted_return(task: CleanupTask, start: int, stop: int, episodes: int, seed: int) -> float:
+    """Mean collective return on ``task`` of the division of labour: agent 0 always cleans, the
+    others eat, switching to cleaning when the river holds ``start`` or more waste cells and
+    back to eating at ``stop`` or fewer (:func:`scripted_actions`), over ``episodes`` episodes
+    seeded by ``seed``."""
+    if not isinstance(task, CleanupTask):
+        raise ValueError(f"task must be a CleanupTask, got {type(task).__name__}")
     if not 0 <= stop < start:
         raise ValueError(f"the thresholds need 0 <= stop < start, got start={start!r}, stop={stop!r}")
     rng = np.random.default_rng(seed)
@@ -234,15 +246,36 @@ def best_scripted(map_name: str, search_episodes: int, episodes: int) -> dict:
     """The best switching thresholds of :func:`scripted_return` over every ``0 <= stop <
     start <= n_river`` and ``(n_river + 1, 0)`` (the helpers never clean), searched on
     ``search_episodes`` episodes and re-evaluated on ``episodes`` fresh ones."""
-    n_river = preset_task(map_name).river_cells.size
+    task = preset_task(map_name)
+    n_river = task.river_cells.size
     grid = [(start, stop) for start in range(1, n_river + 1) for stop in range(start)] + [(n_river + 1, 0)]
-    scores = [scripted_return(map_name, start, stop, search_episodes, seed=0) for start, stop in grid]
+    scores = [scripted_return(task, start, stop, search_episodes, seed=0) for start, stop in grid]
     start, stop = grid[int(np.argmax(scores))]
     return {
         "start": start,
         "stop": stop,
-        "collective_return": scripted_return(map_name, start, stop, episodes, seed=1),
+        "collective_return": scripted_return(task, start, stop, episodes, seed=1),
         "episodes": episodes,
+    }
+
+
+def solve_optimum(map_name: str, max_cycles: int | None = None) -> dict:
+    """The optimal expected collective return of any policy on the preset ``map_name`` (one of
+    :data:`OPTIMUM_MAPS`), for episodes of ``max_cycles`` steps (default: the preset's)."""
+    if map_name not in OPTIMUM_MAPS:
+        raise ValueError(
+            f"map_name must be one of {OPTIMUM_MAPS} (the others are too large), got {map_name!r}"
+        )
+    started = time.perf_counter()
+    params = preset_task(map_name).params
+    if max_cycles is not None:
+        params = dataclasses.replace(params, max_cycles=max_cycles)
+    solved = CleanupOptimum(params)
+    return {
+        "collective_return": solved.value,
+        "max_cycles": params.max_cycles,
+        "states": solved.n_states,
+        "wall_s": time.perf_counter() - started,
     }
 
 
@@ -367,17 +400,26 @@ def main(argv=None) -> dict:
     grid = [
         (map_name, planner, seed) for map_name in MAPS for seed in range(args.seeds) for planner in PLANNERS
     ]
+    optimum_cycles = QUICK_OPTIMUM_CYCLES if args.quick else None
     if args.workers == 1:
+        optimum = {map_name: solve_optimum(map_name, optimum_cycles) for map_name in OPTIMUM_MAPS}
         runs = []
         with tqdm(total=len(grid) * settings["iterations"], desc="iterations") as bar:
             for map_name, planner, seed in grid:
                 runs.append(run(planner, map_name, seed, progress=bar.update, **settings))
     else:
         with ProcessPoolExecutor(args.workers) as pool:
+            solving = {m: pool.submit(solve_optimum, m, optimum_cycles) for m in OPTIMUM_MAPS}
             futures = [
                 pool.submit(run, planner, map_name, seed, **settings) for map_name, planner, seed in grid
             ]
             runs = [future.result() for future in tqdm(futures, desc="runs")]
+            optimum = {map_name: future.result() for map_name, future in solving.items()}
+    for map_name, record in optimum.items():
+        print(
+            f"optimum of any policy on {map_name}, {record['max_cycles']}-step episodes (backward "
+            f"induction): {record['collective_return']:.2f} in {record['wall_s']:.0f} s"
+        )
     elapsed = time.perf_counter() - started
 
     summary, targets = summarise(runs)
@@ -395,6 +437,7 @@ def main(argv=None) -> dict:
         "runs": runs,
         "throughput": speed,
         "scripted": scripted,
+        "optimum": optimum,
         "summary": summary,
         "targets_met": targets,
         "settings": {
@@ -412,12 +455,12 @@ def main(argv=None) -> dict:
         "wall_time_s": elapsed,
     }
     write_json_atomic(args.json, result)
-    _plot(runs, scripted, args.plot)
+    _plot(runs, scripted, optimum, args.plot)
     print(f"wrote {args.json} and {args.plot}")
     return result
 
 
-def _plot(runs: list[dict], scripted: dict, path) -> None:
+def _plot(runs: list[dict], scripted: dict, optimum: dict, path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -437,6 +480,10 @@ def _plot(runs: list[dict], scripted: dict, path) -> None:
         axes[0][column].axhline(
             scripted[map_name]["collective_return"], color="grey", linestyle="--", label="scripted"
         )
+        if map_name in optimum:
+            axes[0][column].axhline(
+                optimum[map_name]["collective_return"], color="black", linestyle="-.", label="optimum"
+            )
         axes[0][column].set_title(f"Cleanup {map_name}")
         axes[0][column].set_ylabel("collective return per episode")
         axes[1][column].set_ylabel("share of agent-steps cleaning")

@@ -2,8 +2,10 @@
 regrowth, waste growth, episode end) checked on the batched core and on the plain-Python
 reference, the batched step against the single-game step row by row, seeded determinism over
 200 steps, PettingZoo conformance, the episodic task, the SB3 vector env (conventions,
-seeding, PPO), bad input, the registry and a smoke run of scripts/cleanup.py (the
-meta-gradient on Cleanup is checked against finite differences in test_meta_gradient.py)."""
+seeding, PPO), bad input, the registry, the scripted policy against the exact optimum
+(CleanupOptimum itself is tested in test_cleanup_optimum.py) and a smoke run of
+scripts/cleanup.py (the meta-gradient on Cleanup is checked against finite differences in
+test_meta_gradient.py)."""
 
 import importlib.util
 import json
@@ -29,6 +31,7 @@ from incentive_envs.cleanup.game import (
     CleanupParams,
     CleanupTask,
 )
+from incentive_envs.cleanup.optimum import CleanupOptimum
 from incentive_envs.cleanup.reference import ReferenceCleanup
 from incentive_envs.cleanup.vector import CleanupVecEnv
 from incentive_envs.episodic import check_task
@@ -774,21 +777,37 @@ def test_script_quick_run_writes_json_and_plot(tmp_path):
         "collective_reward",
     }
     assert set(saved["scripted"]) == {"7x7", "10x10"}
+    assert saved["optimum"]["7x7"]["max_cycles"] == 2
+    # the river starts full of waste and a beam first reaches it on step 3: no apple in 2 steps
+    assert saved["optimum"]["7x7"]["collective_return"] == 0.0
     assert (tmp_path / "c.png").stat().st_size > 0
 
 
 def test_helpers_who_switch_to_cleaning_beat_a_lone_cleaner_and_bad_thresholds_are_refused():
     script = _load_script()
-    lone_cleaner = script.scripted_return("7x7", start=8, stop=0, episodes=400, seed=0)  # helpers never clean
-    helped = script.scripted_return("7x7", start=6, stop=1, episodes=400, seed=0)
+    task = script.preset_task("7x7")
+    lone_cleaner = script.scripted_return(task, start=8, stop=0, episodes=400, seed=0)  # helpers never clean
+    helped = script.scripted_return(task, start=6, stop=1, episodes=400, seed=0)
     assert 20.0 < lone_cleaner < helped
-    assert script.scripted_return("7x7", start=6, stop=1, episodes=50, seed=3) == script.scripted_return(
-        "7x7", start=6, stop=1, episodes=50, seed=3
+    assert script.scripted_return(task, start=6, stop=1, episodes=50, seed=3) == script.scripted_return(
+        task, start=6, stop=1, episodes=50, seed=3
     )
     with pytest.raises(ValueError, match="start"):
-        script.scripted_return("7x7", start=2, stop=2, episodes=4, seed=0)
+        script.scripted_return(task, start=2, stop=2, episodes=4, seed=0)
     with pytest.raises(ValueError, match="map"):
-        script.scripted_return("5x5", start=2, stop=1, episodes=4, seed=0)
+        script.preset_task("5x5")
+
+
+def test_the_optimum_bounds_the_scripted_division_of_labour():
+    script = _load_script()
+    params = CleanupParams(**{**PRESETS["7x7"], "height": 4, "max_cycles": 20})
+    optimum = CleanupOptimum(params)
+    task = CleanupTask(params)
+    scripted = [
+        script.scripted_return(task, start, stop, episodes=4000, seed=0)
+        for start, stop in [(1, 0), (3, 1), (5, 0)]
+    ]
+    assert max(scripted) < optimum.value < 2 * max(scripted)
 
 
 def test_scripted_cleaners_fire_only_at_waste_and_eaters_walk_to_the_nearest_apple():
