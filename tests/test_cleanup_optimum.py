@@ -33,7 +33,9 @@ def _expectimax(task: CleanupTask) -> float:
     action, and every outcome of the step's randomness (which empty orchard cells grow an
     apple, whether waste spreads and to which clean cell) played through
     CleanupTask.transition, weighted by its probability from the rules of the module docstring
-    of incentive_envs.cleanup.game."""
+    of incentive_envs.cleanup.game. Each outcome's draws sit at the edge of those probabilities
+    (just below ``p`` to trigger an event, ``p`` itself not to), so the search also checks that
+    transition draws with exactly those probabilities."""
     params = task.params
     n_orchard, n_river = task.orchard_cells.size, task.river_cells.size
     joint_actions = np.array(list(itertools.product(range(N_ACTIONS), repeat=task.n_agents)))
@@ -43,10 +45,14 @@ def _expectimax(task: CleanupTask) -> float:
             np.tile(positions, (size, 1)), np.tile(waste, (size, 1)), np.tile(apples, (size, 1))
         )
 
-    def noise(grow, event, chosen):
+    def noise(grow, event, chosen, growth, spread):
+        """The draws of one outcome: the apple draws of ``grow`` just below ``growth``, the
+        others at ``growth``; the waste draw just below ``spread`` if ``event``, else at it."""
         keys = np.zeros(n_river)
         keys[chosen] = 0.5
-        return np.concatenate((np.where(grow, 0.0, NEVER), [0.0 if event else NEVER], keys))
+        edge = np.nextafter(np.array([growth, spread]), 0.0)
+        apples = np.where(grow, edge[0], growth)
+        return np.concatenate((apples, [edge[1] if event else spread], keys))
 
     @functools.cache
     def value(step, positions, waste, apples):
@@ -54,7 +60,7 @@ def _expectimax(task: CleanupTask) -> float:
             return 0.0
         n_joint = len(joint_actions)
         state = batch(positions, waste, apples, n_joint)
-        quiet = np.tile(noise(np.zeros(n_orchard, bool), False, 0), (n_joint, 1))
+        quiet = np.tile(noise(np.zeros(n_orchard, bool), False, 0, NEVER, NEVER), (n_joint, 1))
         settled, rewards, _ = task.transition(state, joint_actions, quiet)  # nothing random happened
         lush = quiet.copy()
         lush[:, :n_orchard] = 0.0
@@ -82,7 +88,7 @@ def _expectimax(task: CleanupTask) -> float:
                 grow[eligible[list(grown)]] = True
                 apple_probability = growth ** sum(grown) * (1 - growth) ** (eligible.size - sum(grown))
                 for event, cell, event_probability in events:
-                    rows.append(noise(grow, event, cell))
+                    rows.append(noise(grow, event, cell, growth, params.waste_spawn_prob))
                     probabilities.append(apple_probability * event_probability)
             after, _, _ = task.transition(
                 batch(positions, waste, apples, len(rows)),
