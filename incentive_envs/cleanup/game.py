@@ -384,6 +384,18 @@ class CleanupTask:
             np.zeros((batch_size, self.orchard_cells.size), dtype=bool),
         )
 
+    def regrowth_probability(self, waste_share: np.ndarray) -> np.ndarray:
+        """``p(d) = apple_respawn_prob · clip((d_depl − d) / (d_depl − d_rest), 0, 1)``: the
+        probability that an empty, unoccupied orchard cell grows an apple when the river's
+        waste share is ``d`` (module docstring, step 4)."""
+        params = self.params
+        return params.apple_respawn_prob * np.clip(
+            (params.depletion_threshold - waste_share)
+            / (params.depletion_threshold - params.restoration_threshold),
+            0.0,
+            1.0,
+        )
+
     def draw_noise(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         """The uniforms one step of ``batch_size`` games consumes (module docstring)."""
         return check_generator(rng).random((batch_size, self.orchard_cells.size + 1 + self.river_cells.size))
@@ -451,12 +463,7 @@ class CleanupTask:
         # 4. apple regrowth
         params = self.params
         share = waste.mean(axis=1)
-        growth = params.apple_respawn_prob * np.clip(
-            (params.depletion_threshold - share)
-            / (params.depletion_threshold - params.restoration_threshold),
-            0.0,
-            1.0,
-        )
+        growth = self.regrowth_probability(share)
         apples = apples | (~occupied & (noise[:, :n_orchard] < growth[:, None]))
         # 5. waste growth
         spawn = (

@@ -32,9 +32,9 @@ cell grows an apple independently with the same probability ``p(d)``, the expect
 the ``2^{empty}`` growth outcomes factorises into one two-point mixing per orchard cell.
 
 Cost: ``O(T · 6^N · #states)`` time; about five arrays of ``#states`` 8-byte numbers at once
-(0.8 GB for ``7x7``), and ``T · #states`` policy entries more with ``keep_policy``. The ``7x7`` preset has 19.3 million states and 36 joint actions and takes
-about five minutes on one core; the ``10x10`` preset (``2^40 · C(100, 3)`` states) is out of
-reach and refused.
+(0.8 GB for ``7x7``), and ``T · #states`` policy entries more with ``keep_policy``. The
+``7x7`` preset has 19.3 million states and 36 joint actions and takes about five minutes on
+one core; the ``10x10`` preset (``2^40 · C(100, 3)`` states) is out of reach and refused.
 """
 
 from __future__ import annotations
@@ -183,12 +183,7 @@ class CleanupOptimum:
         waste_codes, apple_codes = np.arange(1 << n_river), np.arange(1 << n_orchard)
         n_waste, n_apples = _popcount(waste_codes), _popcount(apple_codes)
         share = n_waste / n_river
-        growth = params.apple_respawn_prob * np.clip(
-            (params.depletion_threshold - share)
-            / (params.depletion_threshold - params.restoration_threshold),
-            0.0,
-            1.0,
-        )
+        growth = task.regrowth_probability(share)
         spawns = (share < params.depletion_threshold) & (n_waste < n_river)
         spawn_prob = params.waste_spawn_prob
         value = np.zeros((1 << n_river, 1 << n_orchard, n_sets))
