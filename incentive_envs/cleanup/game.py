@@ -58,7 +58,7 @@ Every step applies, to all ``B × N`` agents at once (:meth:`CleanupTask.transit
    up to the restoration threshold ``d_rest``, falling linearly to zero at the depletion
    threshold ``d_depl`` (Hughes et al. 2018; the ``compute_probabilities`` rule of the
    sequential-social-dilemma environments Yang et al. use).
-5. **Waste growth.** If ``d < d_depl`` and some river cell is clean, then with probability
+5. **Waste growth.** If ``d < d_depl`` (so some river cell is clean), then with probability
    ``waste_spawn_prob`` one clean river cell, chosen uniformly, turns to waste. (The
    reference environments scan the clean cells in random order with that probability each
    and stop at the first success, which makes the rate grow with the clean area; a fixed
@@ -396,6 +396,12 @@ class CleanupTask:
             1.0,
         )
 
+    def waste_spreads(self, waste_share: np.ndarray) -> np.ndarray:
+        """Whether waste may spread this step when the river's waste share after cleaning is
+        ``d``: ``d < d_depl`` (module docstring, step 5). Some river cell is then clean, because
+        ``d_depl <= 1``."""
+        return waste_share < self.params.depletion_threshold
+
     def draw_noise(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         """The uniforms one step of ``batch_size`` games consumes (module docstring)."""
         return check_generator(rng).random((batch_size, self.orchard_cells.size + 1 + self.river_cells.size))
@@ -466,11 +472,7 @@ class CleanupTask:
         growth = self.regrowth_probability(share)
         apples = apples | (~occupied & (noise[:, :n_orchard] < growth[:, None]))
         # 5. waste growth
-        spawn = (
-            (share < params.depletion_threshold)
-            & (noise[:, n_orchard] < params.waste_spawn_prob)
-            & ~waste.all(axis=1)
-        )
+        spawn = self.waste_spreads(share) & (noise[:, n_orchard] < params.waste_spawn_prob)
         chosen = np.argmax(np.where(waste, -1.0, noise[:, n_orchard + 1 :]), axis=1)
         waste = waste | (spawn[:, None] & (np.arange(n_river) == chosen[:, None]))
         return CleanupState(positions, waste, apples), rewards, cleaned

@@ -184,7 +184,7 @@ class CleanupOptimum:
         n_waste, n_apples = _popcount(waste_codes), _popcount(apple_codes)
         share = n_waste / n_river
         growth = task.regrowth_probability(share)
-        spawns = (share < params.depletion_threshold) & (n_waste < n_river)
+        spawns = task.waste_spreads(share)
         spawn_prob = params.waste_spawn_prob
         value = np.zeros((1 << n_river, 1 << n_orchard, n_sets))
         gathered = np.empty_like(value)
