@@ -267,7 +267,7 @@ def solve_optimum(map_name: str, max_cycles: int | None = None) -> dict:
             f"map_name must be one of {OPTIMUM_MAPS} (the others are too large), got {map_name!r}"
         )
     started = time.perf_counter()
-    params = preset_task(map_name).params
+    params = CleanupParams(**PRESETS[map_name])
     if max_cycles is not None:
         params = dataclasses.replace(params, max_cycles=max_cycles)
     solved = CleanupOptimum(params)
